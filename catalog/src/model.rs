@@ -1,0 +1,172 @@
+//! The in-memory metadata model: databases, tables, columns and Parquet files.
+//! These types are what readers see through a snapshot; `format.rs` owns how
+//! they are written down.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::error::{CatalogError, Result};
+use crate::partition::TimeRange;
+
+/// Identifies a database for the life of the catalog (names can be reused after a drop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DbId(pub u32);
+
+/// Identifies a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TableId(pub u32);
+
+/// Identifies a column within its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ColumnId(pub u32);
+
+/// The version number of a committed catalog state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct CatalogSeq(pub u64);
+
+/// Maximum length of a database, table or column name, in bytes.
+pub const MAX_NAME_LEN: usize = 255;
+
+/// The name of the time column every table has.
+pub const TIME_COLUMN: &str = "time";
+
+/// Checks a database, table or column name once, at the edge.
+pub fn validate_name(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        "names must not be empty"
+    } else if name.len() > MAX_NAME_LEN {
+        "names must be at most 255 bytes"
+    } else if name.chars().any(char::is_control) {
+        "names must not contain control characters"
+    } else {
+        return Ok(());
+    };
+    Err(CatalogError::InvalidName { name: name.to_owned(), reason })
+}
+
+/// The type of a field column, fixed by its first write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FieldType {
+    Float,
+    Integer,
+    UInteger,
+    String,
+    Boolean,
+}
+
+impl fmt::Display for FieldType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Float => "float",
+            Self::Integer => "integer",
+            Self::UInteger => "unsigned",
+            Self::String => "string",
+            Self::Boolean => "boolean",
+        })
+    }
+}
+
+/// What a column is in the InfluxDB data model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ColumnKind {
+    /// Part of the series key; a string.
+    Tag,
+    Field(FieldType),
+    /// Nanoseconds since the epoch, UTC, never null.
+    Time,
+}
+
+impl fmt::Display for ColumnKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tag => f.write_str("tag"),
+            Self::Field(t) => write!(f, "{t} field"),
+            Self::Time => f.write_str("time"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub id: ColumnId,
+    pub name: String,
+    pub kind: ColumnKind,
+}
+
+/// One immutable Parquet file of a table, inside one time partition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParquetFile {
+    /// Unique within the catalog; also the file name.
+    pub id: String,
+    /// Object-store key relative to the store's prefix.
+    pub path: String,
+    /// The partition key (`YYYY-MM-DD` for daily partitions).
+    pub partition: String,
+    /// Smallest and largest `time` in the file (both inclusive).
+    pub min_time: i64,
+    pub max_time: i64,
+    pub rows: u64,
+    pub size_bytes: u64,
+    /// Monotonic order in which files were written; a higher number holds later writes.
+    pub generation: u64,
+}
+
+impl ParquetFile {
+    /// The half-open time range the file covers.
+    pub fn time_range(&self) -> TimeRange {
+        TimeRange::new(self.min_time, self.max_time.saturating_add(1))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub id: TableId,
+    pub name: String,
+    /// In creation order; `time` is always first.
+    pub columns: Vec<Column>,
+    /// Live files, in generation order.
+    pub files: Vec<ParquetFile>,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// Tag columns in creation order: the sort key of every Parquet file, before `time`.
+    pub fn tag_columns(&self) -> impl Iterator<Item = &Column> {
+        self.columns.iter().filter(|c| c.kind == ColumnKind::Tag)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Database {
+    pub id: DbId,
+    pub name: String,
+    /// Retention in nanoseconds; `None` keeps data forever.
+    pub retention_ns: Option<i64>,
+    pub tables: BTreeMap<String, Table>,
+}
+
+/// One committed version of the whole catalog. Readers hold it as an `Arc`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CatalogState {
+    pub seq: CatalogSeq,
+    pub databases: BTreeMap<String, Database>,
+    /// WAL segments up to and including this number are fully in Parquet.
+    pub wal_persisted_through: u64,
+    /// The next id handed out for any database, table or column.
+    pub next_id: u32,
+    /// The next Parquet file generation.
+    pub next_generation: u64,
+}
+
+impl CatalogState {
+    pub fn database(&self, name: &str) -> Option<&Database> {
+        self.databases.get(name)
+    }
+
+    pub fn table(&self, db: &str, table: &str) -> Option<&Table> {
+        self.databases.get(db)?.tables.get(table)
+    }
+}

@@ -1,0 +1,126 @@
+//! Command-line interface: clap types only. Every flag has a `SEDIMENT_*`
+//! environment variable; the doc comments are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "sediment", version, about = "A time-series database on Parquet and object storage")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(Box<ServeArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub wal: WalArgs,
+    #[command(flatten)]
+    pub buffer: BufferArgs,
+    #[command(flatten)]
+    pub query: QueryArgs,
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    /// Log filter, in tracing's EnvFilter syntax (e.g. `info,sediment=debug`).
+    #[arg(long, env = "SEDIMENT_LOG_FILTER", default_value = "info")]
+    pub log_filter: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Where all state lives: `file:///abs/path`, `s3://bucket/prefix` or `memory://`.
+    /// Overrides --data-dir.
+    #[arg(long, env = "SEDIMENT_OBJECT_STORE")]
+    pub object_store: Option<String>,
+    /// Local directory for all state (shortcut for a file:// object store).
+    #[arg(long, env = "SEDIMENT_DATA_DIR", default_value = "./sediment-data")]
+    pub data_dir: PathBuf,
+    /// S3 endpoint URL, for S3-compatible servers (e.g. `http://127.0.0.1:9000`).
+    #[arg(long, env = "SEDIMENT_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region.
+    #[arg(long, env = "SEDIMENT_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// S3 access key id.
+    #[arg(long, env = "SEDIMENT_S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret access key.
+    #[arg(long, env = "SEDIMENT_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+    /// Allow plain-HTTP S3 endpoints.
+    #[arg(long, env = "SEDIMENT_S3_ALLOW_HTTP")]
+    pub s3_allow_http: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WalArgs {
+    /// How long a group commit waits to gather more writes before its sync (0s: sync at once;
+    /// writes that arrive during a sync still share the next one).
+    #[arg(long, env = "SEDIMENT_WAL_FLUSH_INTERVAL", default_value = "0s")]
+    pub wal_flush_interval: humantime::Duration,
+    /// Skip WAL files that fail their checksum at start instead of refusing to start.
+    /// Their writes are lost.
+    #[arg(long, env = "SEDIMENT_WAL_IGNORE_CORRUPT")]
+    pub wal_ignore_corrupt: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BufferArgs {
+    /// How often buffered data is persisted as Parquet.
+    #[arg(long, env = "SEDIMENT_PERSIST_INTERVAL", default_value = "60s")]
+    pub persist_interval: humantime::Duration,
+    /// Buffered size that starts a persist before the interval is up.
+    #[arg(long, env = "SEDIMENT_PERSIST_THRESHOLD", default_value = "256MiB")]
+    pub persist_threshold: bytesize::ByteSize,
+    /// Buffered size past which writes are refused with 503 until persistence catches up.
+    #[arg(long, env = "SEDIMENT_MAX_BUFFER_SIZE", default_value = "1GiB")]
+    pub max_buffer_size: bytesize::ByteSize,
+    /// Largest accepted write or query body (after gzip decoding).
+    #[arg(long, env = "SEDIMENT_MAX_REQUEST_SIZE", default_value = "32MiB")]
+    pub max_request_size: bytesize::ByteSize,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Memory all running queries may use together.
+    #[arg(long, env = "SEDIMENT_QUERY_MEMORY_LIMIT", default_value = "1GiB")]
+    pub query_memory_limit: bytesize::ByteSize,
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// HTTP address (InfluxDB write and query APIs). Port 0 picks a free port.
+    #[arg(long, env = "SEDIMENT_HTTP_BIND", default_value = "127.0.0.1:8086")]
+    pub http_bind: String,
+    /// PostgreSQL wire protocol address. Port 0 picks a free port.
+    #[arg(long, env = "SEDIMENT_PG_BIND", default_value = "127.0.0.1:5433")]
+    pub pg_bind: String,
+    /// After binding, write the bound addresses here as JSON `{"http": .., "pg": ..}`.
+    #[arg(long, env = "SEDIMENT_ADDR_FILE")]
+    pub addr_file: Option<PathBuf>,
+}
+
+/// Runs the parsed command line.
+///
+/// # Errors
+/// Anything that stops the command; `main` prints it and exits non-zero.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            crate::telemetry::init(&args.log_filter);
+            let config = crate::config::ServerConfig::from_args(&args)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(crate::server::serve(config))?;
+            Ok(())
+        }
+    }
+}

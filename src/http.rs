@@ -1,0 +1,72 @@
+//! The HTTP frontend: the axum router and every path it serves, in one list.
+//!
+//! Handlers translate HTTP to `Ingester` and `QueryEngine` calls and back;
+//! they validate parameters but never data, and touch no storage.
+
+mod error;
+mod format;
+mod query;
+mod write;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::trace::TraceLayer;
+
+use crate::ingest::Ingester;
+use crate::query::QueryEngine;
+
+pub(crate) const PATH_WRITE_V1: &str = "/write";
+pub(crate) const PATH_WRITE_V2: &str = "/api/v2/write";
+pub(crate) const PATH_WRITE_V3: &str = "/api/v3/write_lp";
+pub(crate) const PATH_QUERY_V1: &str = "/query";
+pub(crate) const PATH_QUERY_SQL: &str = "/api/v3/query_sql";
+pub(crate) const PATH_HEALTH: &str = "/health";
+pub(crate) const PATH_PING: &str = "/ping";
+
+/// The InfluxDB version clients are told they talk to; they gate features on it.
+const INFLUXDB_VERSION: &str = "1.8.10";
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub ingester: Arc<Ingester>,
+    pub engine: Arc<QueryEngine>,
+    pub max_request_size: usize,
+}
+
+pub fn router(state: AppState) -> Router {
+    let limit = state.max_request_size;
+    Router::new()
+        .route(PATH_WRITE_V1, post(write::write_v1))
+        .route(PATH_WRITE_V2, post(write::write_v2))
+        .route(PATH_WRITE_V3, post(write::write_v3))
+        .route(PATH_QUERY_V1, get(query::query_v1_get).post(query::query_v1_post))
+        .route(PATH_QUERY_SQL, get(query::query_sql_get).post(query::query_sql_post))
+        .route(PATH_HEALTH, get(health))
+        .route(PATH_PING, get(ping).head(ping))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn health() -> &'static str {
+    "OK"
+}
+
+async fn ping() -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    headers.insert("X-Influxdb-Version", HeaderValue::from_static(INFLUXDB_VERSION));
+    headers.insert("X-Influxdb-Build", HeaderValue::from_static("OSS"));
+    headers.insert("X-Sediment-Version", HeaderValue::from_static(env!("CARGO_PKG_VERSION")));
+    response
+}
+
+async fn not_found() -> Response {
+    error::HttpError::new(error::Api::V3, crate::error::ErrorKind::Routing, "no such endpoint").into_response()
+}

@@ -1,0 +1,260 @@
+//! Line protocol text to owned, timestamped points, one result per line.
+//!
+//! The parser is InfluxData's `influxdb-line-protocol`; this module adds what it
+//! leaves to callers: CRLF line ends, 1-based line numbers that count blank and
+//! comment lines, duplicate tag keys, reserved names, and precision.
+
+use std::fmt::Write as _;
+
+use influxdb_line_protocol::{FieldValue as LpFieldValue, split_lines};
+
+/// The unit of the timestamps in a write request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    #[default]
+    Nanosecond,
+    Microsecond,
+    Millisecond,
+    Second,
+    Minute,
+    Hour,
+}
+
+impl Precision {
+    /// Parses the spellings of the 1.x, 2.x and 3.x write APIs.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "" | "n" | "ns" | "nanosecond" | "auto" => Self::Nanosecond,
+            "u" | "us" | "µ" | "µs" | "microsecond" => Self::Microsecond,
+            "ms" | "millisecond" => Self::Millisecond,
+            "s" | "second" => Self::Second,
+            "m" | "minute" => Self::Minute,
+            "h" | "hour" => Self::Hour,
+            _ => return None,
+        })
+    }
+
+    fn nanos(self) -> i64 {
+        match self {
+            Self::Nanosecond => 1,
+            Self::Microsecond => 1_000,
+            Self::Millisecond => 1_000_000,
+            Self::Second => 1_000_000_000,
+            Self::Minute => 60_000_000_000,
+            Self::Hour => 3_600_000_000_000,
+        }
+    }
+}
+
+/// A field value, owned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue {
+    Float(f64),
+    Integer(i64),
+    UInteger(u64),
+    String(String),
+    Boolean(bool),
+}
+
+/// One parsed line: measurement, tags in line order, fields, time in nanoseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub measurement: String,
+    pub tags: Vec<(String, String)>,
+    pub fields: Vec<(String, FieldValue)>,
+    pub time: i64,
+}
+
+/// A line that could not be stored, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedLine {
+    /// 1-based, counting every line of the body.
+    pub line_number: usize,
+    pub original_line: String,
+    pub reason: String,
+    /// The line is not line protocol at all (as opposed to not fitting the schema).
+    pub syntax: bool,
+}
+
+/// Longest prefix of a rejected line echoed back to the client, in bytes.
+const ORIGINAL_LINE_MAX: usize = 100;
+
+impl RejectedLine {
+    pub fn new(line_number: usize, line: &str, reason: impl Into<String>) -> Self {
+        let mut end = line.len().min(ORIGINAL_LINE_MAX);
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        Self { line_number, original_line: line[..end].to_owned(), reason: reason.into(), syntax: false }
+    }
+}
+
+/// A parsed point with where it came from, so later checks can name its line.
+#[derive(Debug)]
+pub struct NumberedPoint<'a> {
+    pub line_number: usize,
+    pub line: &'a str,
+    pub point: Point,
+}
+
+/// Parses a whole body. Lines without a timestamp get `default_time` (nanoseconds).
+pub fn parse_body(body: &str, precision: Precision, default_time: i64) -> (Vec<NumberedPoint<'_>>, Vec<RejectedLine>) {
+    let mut points = Vec::new();
+    let mut rejected = Vec::new();
+    for (index, raw) in split_lines(body).enumerate() {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let line_number = index + 1;
+        match parse_line(line, precision, default_time) {
+            Ok(None) => {}
+            Ok(Some(point)) => points.push(NumberedPoint { line_number, line, point }),
+            Err(reason) => rejected.push(RejectedLine { syntax: true, ..RejectedLine::new(line_number, line, reason) }),
+        }
+    }
+    (points, rejected)
+}
+
+fn parse_line(line: &str, precision: Precision, default_time: i64) -> Result<Option<Point>, String> {
+    let Some(parsed) = influxdb_line_protocol::parse_lines(line).next() else {
+        return Ok(None);
+    };
+    let parsed = parsed.map_err(|e| e.to_string())?;
+    let measurement = parsed.series.measurement.as_str().to_owned();
+    let mut tags: Vec<(String, String)> = Vec::new();
+    for (key, value) in parsed.series.tag_set.iter().flatten() {
+        let key = key.as_str();
+        if tags.iter().any(|(k, _)| k == key) {
+            return Err(format!("duplicate tag key {key:?}"));
+        }
+        check_column_name(key, "tag key")?;
+        tags.push((key.to_owned(), value.as_str().to_owned()));
+    }
+    let mut fields: Vec<(String, FieldValue)> = Vec::with_capacity(parsed.field_set.len());
+    for (key, value) in &parsed.field_set {
+        let key = key.as_str();
+        check_column_name(key, "field key")?;
+        if tags.iter().any(|(k, _)| k == key) {
+            return Err(format!("{key:?} is both a tag and a field"));
+        }
+        let value = match value {
+            LpFieldValue::F64(v) => FieldValue::Float(*v),
+            LpFieldValue::I64(v) => FieldValue::Integer(*v),
+            LpFieldValue::U64(v) => FieldValue::UInteger(*v),
+            LpFieldValue::String(v) => FieldValue::String(v.as_str().to_owned()),
+            LpFieldValue::Boolean(v) => FieldValue::Boolean(*v),
+        };
+        // InfluxDB keeps the last value of a field repeated on one line.
+        match fields.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => fields.push((key.to_owned(), value)),
+        }
+    }
+    let time = match parsed.timestamp {
+        Some(ts) => ts
+            .checked_mul(precision.nanos())
+            .ok_or_else(|| format!("timestamp {ts} is out of range for precision {precision:?}"))?,
+        None => default_time,
+    };
+    Ok(Some(Point { measurement, tags, fields, time }))
+}
+
+fn check_column_name(name: &str, what: &str) -> Result<(), String> {
+    if name == sediment_catalog::TIME_COLUMN {
+        return Err(format!("{what} \"time\" is reserved for the timestamp"));
+    }
+    sediment_catalog::validate_name(name).map_err(|e| e.to_string())
+}
+
+/// Writes `point` back as one canonical line (nanosecond timestamp), for the WAL.
+pub fn write_line(out: &mut String, point: &Point) {
+    escape(out, &point.measurement, &[',', ' ']);
+    for (k, v) in &point.tags {
+        out.push(',');
+        escape(out, k, &[',', '=', ' ']);
+        out.push('=');
+        escape(out, v, &[',', '=', ' ']);
+    }
+    for (i, (k, v)) in point.fields.iter().enumerate() {
+        out.push(if i == 0 { ' ' } else { ',' });
+        escape(out, k, &[',', '=', ' ']);
+        out.push('=');
+        // Writing to a String cannot fail.
+        let _ = match v {
+            FieldValue::Float(f) => write!(out, "{f:?}"),
+            FieldValue::Integer(i) => write!(out, "{i}i"),
+            FieldValue::UInteger(u) => write!(out, "{u}u"),
+            FieldValue::Boolean(b) => write!(out, "{b}"),
+            FieldValue::String(s) => {
+                out.push('"');
+                escape(out, s, &['"', '\\']);
+                out.push('"');
+                Ok(())
+            }
+        };
+    }
+    let _ = write!(out, " {}", point.time);
+}
+
+fn escape(out: &mut String, s: &str, special: &[char]) {
+    for c in s.chars() {
+        if special.contains(&c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> (Vec<Point>, Vec<RejectedLine>) {
+        let (points, rejected) = parse_body(body, Precision::Second, 42);
+        (points.into_iter().map(|p| p.point).collect(), rejected)
+    }
+
+    #[test]
+    fn precision_scales_timestamps_and_missing_ones_get_the_default() {
+        let (points, rejected) = parse("cpu,host=a usage=1.5,n=3i 1704067200\ncpu v=1");
+        assert!(rejected.is_empty(), "{rejected:?}");
+        assert_eq!(points[0].time, 1_704_067_200_000_000_000);
+        assert_eq!(points[0].fields[1], ("n".to_owned(), FieldValue::Integer(3)));
+        assert_eq!(points[1].time, 42);
+    }
+
+    #[test]
+    fn line_numbers_count_blank_and_comment_lines_and_crlf_is_accepted() {
+        let (points, rejected) = parse("# comment\r\ncpu v=1 1\r\n\r\ncpu v= 2\r\ncpu v=2 3");
+        assert_eq!(points.len(), 2);
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].line_number, 4);
+        assert_eq!(rejected[0].original_line, "cpu v= 2");
+    }
+
+    #[test]
+    fn duplicate_tags_reserved_names_and_overflow_are_rejected_per_line() {
+        let (_, rejected) = parse("a,t=1,t=2 v=1\na time=1\na,time=x v=1\na,v=1 v=2\na v=1 99999999999999999");
+        let numbers: Vec<_> = rejected.iter().map(|r| r.line_number).collect();
+        assert_eq!(numbers, [1, 2, 3, 4, 5], "{rejected:?}");
+        assert!(rejected[0].reason.contains("duplicate tag key"), "{}", rejected[0].reason);
+    }
+
+    #[test]
+    fn original_lines_are_cut_on_a_char_boundary() {
+        let long = format!("{} v=", "é".repeat(80));
+        let r = RejectedLine::new(1, &long, "x");
+        assert!(r.original_line.len() <= 100);
+        assert!(long.starts_with(&r.original_line));
+    }
+
+    #[test]
+    fn written_lines_parse_back_to_the_same_point() {
+        let body = r#"we\ ird\,m,t\=k=v\ 1\,x f\ 1="q\"uo\\te",i=-3i,u=7u,b=true,x=0.1 1"#;
+        let (points, rejected) = parse_body(body, Precision::Nanosecond, 0);
+        assert!(rejected.is_empty(), "{rejected:?}");
+        let mut out = String::new();
+        write_line(&mut out, &points[0].point);
+        let (again, rejected) = parse_body(&out, Precision::Nanosecond, 0);
+        assert!(rejected.is_empty(), "{out}: {rejected:?}");
+        assert_eq!(again[0].point, points[0].point);
+    }
+}

@@ -1,0 +1,145 @@
+//! Checks parsed points against a catalog snapshot: which lines fit, which are
+//! rejected (a field written with another type than its first), and which new
+//! databases, tables and columns the rest need. Writes nothing.
+//!
+//! Types are settled in line order: a column's first type in the catalog, or
+//! else its first type in this request, is the one every later line must use.
+
+use std::collections::HashMap;
+
+use sediment_catalog::{CatalogOp, CatalogState, ColumnKind, FieldType, MAX_COLUMNS_PER_TABLE, validate_name};
+
+use crate::ingest::lp::{FieldValue, NumberedPoint, RejectedLine};
+
+/// Points that fit the catalog once `ops` are applied.
+#[derive(Debug, Default)]
+pub struct ValidatedWrite<'a> {
+    pub ops: Vec<CatalogOp>,
+    pub points: Vec<NumberedPoint<'a>>,
+    pub rejected: Vec<RejectedLine>,
+}
+
+pub fn field_type(value: &FieldValue) -> FieldType {
+    match value {
+        FieldValue::Float(_) => FieldType::Float,
+        FieldValue::Integer(_) => FieldType::Integer,
+        FieldValue::UInteger(_) => FieldType::UInteger,
+        FieldValue::String(_) => FieldType::String,
+        FieldValue::Boolean(_) => FieldType::Boolean,
+    }
+}
+
+/// Validates `points` for database `db` against `catalog`.
+pub fn validate<'a>(catalog: &CatalogState, db: &str, points: Vec<NumberedPoint<'a>>) -> ValidatedWrite<'a> {
+    let mut out = ValidatedWrite::default();
+    let database = catalog.database(db);
+    if database.is_none() {
+        out.ops.push(CatalogOp::CreateDatabase { name: db.to_owned() });
+    }
+    // Columns this request adds, per table, in first-seen order.
+    let mut new_columns: HashMap<String, Vec<(String, ColumnKind)>> = HashMap::new();
+    let mut new_tables: Vec<String> = Vec::new();
+
+    for numbered in points {
+        let point = &numbered.point;
+        let table = database.and_then(|d| d.tables.get(&point.measurement));
+        if table.is_none() && !new_tables.contains(&point.measurement) {
+            if let Err(e) = validate_name(&point.measurement) {
+                out.rejected.push(RejectedLine::new(numbered.line_number, numbered.line, e.to_string()));
+                continue;
+            }
+        }
+        let added = new_columns.get(&point.measurement).map(Vec::as_slice).unwrap_or_default();
+        let kind_of = |name: &str| -> Option<ColumnKind> {
+            table.and_then(|t| t.column(name)).map(|c| c.kind).or_else(|| {
+                added.iter().find(|(n, _)| n == name).map(|(_, k)| *k)
+            })
+        };
+        let mut wanted: Vec<(String, ColumnKind)> = Vec::new();
+        let mut reason = None;
+        let expected = point
+            .tags
+            .iter()
+            .map(|(k, _)| (k, ColumnKind::Tag))
+            .chain(point.fields.iter().map(|(k, v)| (k, ColumnKind::Field(field_type(v)))));
+        for (name, kind) in expected {
+            match kind_of(name) {
+                Some(existing) if existing == kind => {}
+                Some(existing) => {
+                    reason = Some(format!(
+                        "column {name:?} of table {:?} is a {existing}, but this line writes a {kind}",
+                        point.measurement
+                    ));
+                    break;
+                }
+                None => wanted.push((name.clone(), kind)),
+            }
+        }
+        let existing_count = table.map_or(1, |t| t.columns.len()) + added.len();
+        if reason.is_none() && existing_count + wanted.len() > MAX_COLUMNS_PER_TABLE {
+            reason = Some(format!(
+                "table {:?} would have more than {MAX_COLUMNS_PER_TABLE} columns",
+                point.measurement
+            ));
+        }
+        if let Some(reason) = reason {
+            out.rejected.push(RejectedLine::new(numbered.line_number, numbered.line, reason));
+            continue;
+        }
+        if table.is_none() && !new_tables.contains(&point.measurement) {
+            new_tables.push(point.measurement.clone());
+        }
+        if !wanted.is_empty() {
+            new_columns.entry(point.measurement.clone()).or_default().extend(wanted);
+        }
+        out.points.push(numbered);
+    }
+
+    for table in new_tables {
+        out.ops.push(CatalogOp::CreateTable { db: db.to_owned(), table });
+    }
+    let mut tables: Vec<_> = new_columns.into_iter().collect();
+    tables.sort_by(|a, b| a.0.cmp(&b.0));
+    for (table, columns) in tables {
+        out.ops.push(CatalogOp::AddColumns { db: db.to_owned(), table, columns });
+    }
+    if out.points.is_empty() {
+        out.ops.clear();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::lp::{Precision, parse_body};
+
+    fn check<'a>(catalog: &CatalogState, body: &'a str) -> ValidatedWrite<'a> {
+        let (points, rejected) = parse_body(body, Precision::Nanosecond, 0);
+        assert!(rejected.is_empty(), "{rejected:?}");
+        validate(catalog, "db", points)
+    }
+
+    #[test]
+    fn first_write_creates_database_table_and_columns() {
+        let v = check(&CatalogState::default(), "cpu,host=a usage=1.5,n=3i 1");
+        assert_eq!(v.points.len(), 1);
+        assert_eq!(v.ops.len(), 3, "{:?}", v.ops);
+        assert!(matches!(&v.ops[0], CatalogOp::CreateDatabase { name } if name == "db"));
+    }
+
+    #[test]
+    fn a_conflicting_type_rejects_that_line_only() {
+        let v = check(&CatalogState::default(), "cpu usage=1.5 1\ncpu usage=\"x\" 2\ncpu usage=2.5 3\ncpu,usage=t v=1 4");
+        assert_eq!(v.points.len(), 2);
+        let numbers: Vec<_> = v.rejected.iter().map(|r| r.line_number).collect();
+        assert_eq!(numbers, [2, 4]);
+        assert!(v.rejected[0].reason.contains("float field"), "{}", v.rejected[0].reason);
+    }
+
+    #[test]
+    fn nothing_to_create_when_every_line_is_rejected() {
+        let v = check(&CatalogState::default(), "");
+        assert!(v.ops.is_empty());
+    }
+}

@@ -1,0 +1,20 @@
+//! The query engine: DataFusion sessions over catalog snapshots, the write
+//! buffer and Parquet files in object storage.
+
+pub mod engine;
+mod system;
+mod table;
+
+pub use engine::{QueryConfig, QueryEngine, QuerySession};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("database {0:?} does not exist")]
+    DatabaseNotFound(String),
+    #[error("table {0:?} does not exist")]
+    UnknownTable(String),
+    #[error(transparent)]
+    Sql(#[from] sediment_sql::SqlError),
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+}

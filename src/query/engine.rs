@@ -1,0 +1,180 @@
+//! `QueryEngine`: one per server. It owns the DataFusion runtime (memory pool,
+//! object store registration) and hands out a `QuerySession` per request or
+//! connection, bound to one database.
+//!
+//! A session's catalog is `<db>` with schemas `public` (the tables, resolved
+//! lazily against the newest catalog and buffer) and `system`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider, TableProvider};
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use object_store::ObjectStore;
+use sediment_catalog::Catalog;
+
+use crate::query::{QueryError, system::system_schema, table::SedimentTable};
+use crate::storage::buffer::WriteBuffer;
+
+/// Settings of the query engine.
+#[derive(Debug, Clone)]
+pub struct QueryConfig {
+    /// Bytes all running queries may hold together before they spill or fail.
+    pub memory_limit: usize,
+    /// Parallelism of a scan; 0 means one per core.
+    pub target_partitions: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self { memory_limit: 1024 * 1024 * 1024, target_partitions: 0 }
+    }
+}
+
+pub struct QueryEngine {
+    catalog: Arc<Catalog>,
+    buffer: Arc<WriteBuffer>,
+    runtime: Arc<RuntimeEnv>,
+    store_url: ObjectStoreUrl,
+    config: QueryConfig,
+}
+
+impl fmt::Debug for QueryEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueryEngine").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl QueryEngine {
+    /// # Errors
+    /// The runtime could not be built.
+    pub fn try_new(
+        catalog: Arc<Catalog>,
+        buffer: Arc<WriteBuffer>,
+        store: Arc<dyn ObjectStore>,
+        config: QueryConfig,
+    ) -> Result<Self, QueryError> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(config.memory_limit)))
+            .build_arc()?;
+        let store_url = ObjectStoreUrl::parse("sediment://store")?;
+        runtime.register_object_store(store_url.as_ref(), store);
+        Ok(Self { catalog, buffer, runtime, store_url, config })
+    }
+
+    /// A session on database `db`.
+    ///
+    /// # Errors
+    /// [`QueryError::DatabaseNotFound`] when `db` does not exist.
+    pub fn session(&self, db: &str) -> Result<QuerySession, QueryError> {
+        let snapshot = self.catalog.snapshot();
+        if snapshot.database(db).is_none() {
+            return Err(QueryError::DatabaseNotFound(db.to_owned()));
+        }
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(db, "public")
+            .with_create_default_catalog_and_schema(false)
+            // Small pools otherwise fail sorts that could have spilled.
+            .set_usize("datafusion.execution.sort_spill_reservation_bytes", 1024 * 1024);
+        if self.config.target_partitions > 0 {
+            config = config.with_target_partitions(self.config.target_partitions);
+        }
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(Arc::clone(&self.runtime))
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let catalog = MemoryCatalogProvider::new();
+        let public = PublicSchema {
+            db: db.to_owned(),
+            catalog: Arc::clone(&self.catalog),
+            buffer: Arc::clone(&self.buffer),
+            store_url: self.store_url.clone(),
+        };
+        catalog.register_schema("public", Arc::new(public))?;
+        catalog.register_schema("system", system_schema(&snapshot)?)?;
+        ctx.register_catalog(db, Arc::new(catalog));
+        Ok(QuerySession { ctx, db: db.to_owned() })
+    }
+}
+
+/// Planning and execution against one database.
+pub struct QuerySession {
+    ctx: SessionContext,
+    db: String,
+}
+
+impl fmt::Debug for QuerySession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QuerySession").field("db", &self.db).finish_non_exhaustive()
+    }
+}
+
+impl QuerySession {
+    pub fn database(&self) -> &str {
+        &self.db
+    }
+
+    pub fn state(&self) -> SessionState {
+        self.ctx.state()
+    }
+
+    /// Plans every statement in `sql`, refusing anything that is not read-only.
+    ///
+    /// # Errors
+    /// Syntax, unknown names, type errors, forbidden statements.
+    pub async fn plan_sql(&self, sql: &str) -> Result<Vec<LogicalPlan>, QueryError> {
+        Ok(sediment_sql::plan_sql(&self.ctx.state(), sql).await?)
+    }
+
+    /// Starts executing `plan`. Rows arrive batch by batch; errors may also arrive in the stream.
+    ///
+    /// # Errors
+    /// Physical planning failed.
+    pub async fn execute(&self, plan: LogicalPlan) -> Result<SendableRecordBatchStream, QueryError> {
+        let frame = self.ctx.execute_logical_plan(plan).await?;
+        Ok(frame.execute_stream().await?)
+    }
+}
+
+/// The `public` schema: tables looked up when a query names them.
+#[derive(Debug)]
+struct PublicSchema {
+    db: String,
+    catalog: Arc<Catalog>,
+    buffer: Arc<WriteBuffer>,
+    store_url: ObjectStoreUrl,
+}
+
+#[async_trait]
+impl SchemaProvider for PublicSchema {
+    fn table_names(&self) -> Vec<String> {
+        let snapshot = self.catalog.snapshot();
+        snapshot.database(&self.db).map(|d| d.tables.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        // Buffer first, catalog second: rows persisted in between are then seen
+        // twice (and deduplicated), never missed.
+        let buffered = self.buffer.table_snapshot(&self.db, name)?;
+        let snapshot = self.catalog.snapshot();
+        let Some(table) = snapshot.table(&self.db, name) else {
+            return Err(DataFusionError::External(Box::new(QueryError::UnknownTable(name.to_owned()))));
+        };
+        Ok(Some(Arc::new(SedimentTable::try_new(table, buffered, self.store_url.clone())?)))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.catalog.snapshot().table(&self.db, name).is_some()
+    }
+}

@@ -1,0 +1,213 @@
+//! Wiring: object store, catalog, WAL replay, buffer, persister, engine,
+//! listeners, and the shutdown order.
+//!
+//! ```text
+//! start:    store ─▶ catalog.load ─▶ WAL replay into buffer ─▶ WAL commit loop ─▶ persister ─▶ listeners
+//! shutdown: stop listeners ─▶ drain WAL queue ─▶ persist everything ─▶ exit (no WAL left to replay)
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::prefix::PrefixStore;
+use sediment_catalog::{Catalog, CatalogError};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ServerConfig, StoreConfig};
+use crate::http::{AppState, router};
+use crate::ingest::{IngestLimits, Ingester};
+use crate::query::{QueryConfig, QueryEngine, QueryError};
+use crate::storage::buffer::WriteBuffer;
+use crate::storage::persist::{PersistError, Persister};
+use crate::storage::wal::{self, OnDurable, Wal, WalError, WalLocation};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("object store: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("catalog: {0}")]
+    Catalog(#[from] CatalogError),
+    #[error("WAL replay: {0}")]
+    Wal(#[from] WalError),
+    #[error("query engine: {0}")]
+    Query(#[from] QueryError),
+    #[error("final persist: {0}")]
+    Persist(#[from] PersistError),
+    #[error("binding {what} on {addr}: {source}")]
+    Bind { what: &'static str, addr: String, source: std::io::Error },
+    #[error("writing the address file {path}: {source}")]
+    AddrFile { path: String, source: std::io::Error },
+    #[error("WAL file {seq} holds writes to table {db}.{table}, which the catalog does not know")]
+    WalAheadOfCatalog { seq: u64, db: String, table: String },
+}
+
+fn build_store(config: &StoreConfig) -> Result<(Arc<dyn ObjectStore>, WalLocation), ServerError> {
+    Ok(match config {
+        StoreConfig::Local(dir) => {
+            let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir)?);
+            (store, WalLocation::Local(dir.join(crate::storage::paths::WAL_DIR)))
+        }
+        StoreConfig::Memory => {
+            let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+            (Arc::clone(&store), WalLocation::Store(store))
+        }
+        StoreConfig::S3 { bucket, prefix, endpoint, region, access_key_id, secret_access_key, allow_http } => {
+            let mut builder = AmazonS3Builder::new()
+                .with_bucket_name(bucket)
+                .with_region(region)
+                .with_allow_http(*allow_http);
+            if let Some(endpoint) = endpoint {
+                builder = builder.with_endpoint(endpoint);
+            }
+            if let Some(key) = access_key_id {
+                builder = builder.with_access_key_id(key);
+            }
+            if let Some(secret) = secret_access_key {
+                builder = builder.with_secret_access_key(secret);
+            }
+            let s3: Arc<dyn ObjectStore> = Arc::new(builder.build()?);
+            let store: Arc<dyn ObjectStore> =
+                if prefix.is_empty() { s3 } else { Arc::new(PrefixStore::new(s3, prefix.as_str())) };
+            (Arc::clone(&store), WalLocation::Store(store))
+        }
+    })
+}
+
+/// Replays WAL files newer than what the catalog says is persisted. Returns the next file number.
+async fn replay(location: &WalLocation, catalog: &Catalog, buffer: &WriteBuffer, ignore_corrupt: bool) -> Result<u64, ServerError> {
+    let persisted = catalog.snapshot().wal_persisted_through;
+    let mut next = persisted + 1;
+    let mut replayed = 0usize;
+    for seq in wal::list_seqs(location).await? {
+        next = next.max(seq + 1);
+        if seq <= persisted {
+            continue;
+        }
+        let ops = match wal::read(location, seq).await {
+            Ok(ops) => ops,
+            Err(e @ WalError::Corrupt { .. }) if ignore_corrupt => {
+                tracing::error!(seq, error = %e, "skipping corrupt WAL file as --wal-ignore-corrupt asks");
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let snapshot = catalog.snapshot();
+        for op in &ops {
+            for point in &op.points {
+                if snapshot.table(&op.db, &point.measurement).is_none() {
+                    return Err(ServerError::WalAheadOfCatalog { seq, db: op.db.clone(), table: point.measurement.clone() });
+                }
+            }
+        }
+        replayed += ops.iter().map(|o| o.points.len()).sum::<usize>();
+        buffer.apply(seq, &ops);
+    }
+    tracing::info!(points = replayed, next_wal_file = next, "WAL replayed");
+    Ok(next)
+}
+
+/// Runs the server until Ctrl-C or SIGTERM, then persists everything and returns.
+///
+/// # Errors
+/// Start-up failures (store, catalog, WAL replay, binding) and a failed final persist.
+pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
+    tracing::info!(?config, "starting sediment {}", env!("CARGO_PKG_VERSION"));
+    let (store, wal_location) = build_store(&config.store)?;
+    let catalog = Arc::new(Catalog::load(Arc::clone(&store)).await?);
+    let buffer = Arc::new(WriteBuffer::default());
+    let next_seq = replay(&wal_location, &catalog, &buffer, config.wal_ignore_corrupt).await?;
+
+    let shutdown = CancellationToken::new();
+    let wal_shutdown = CancellationToken::new();
+    let applier = Arc::clone(&buffer);
+    let on_durable: OnDurable = Arc::new(move |seq, ops| applier.apply(seq, ops));
+    let (wal, wal_task) = Wal::start(wal_location, next_seq, config.wal_flush_interval, on_durable, wal_shutdown.clone());
+    let persist_wanted = Arc::new(Notify::new());
+    let persister = Arc::new(Persister::new(Arc::clone(&catalog), Arc::clone(&buffer), wal.clone(), Arc::clone(&store)));
+    let limits = IngestLimits { persist_threshold: config.persist_threshold, max_buffer: config.max_buffer_size };
+    let ingester = Arc::new(Ingester::new(Arc::clone(&catalog), wal, Arc::clone(&buffer), limits, Arc::clone(&persist_wanted)));
+    let query_config = QueryConfig { memory_limit: config.query_memory_limit, ..QueryConfig::default() };
+    let engine = Arc::new(QueryEngine::try_new(Arc::clone(&catalog), Arc::clone(&buffer), Arc::clone(&store), query_config)?);
+
+    let persist_task = tokio::spawn(persist_loop(Arc::clone(&persister), persist_wanted, config.persist_interval, shutdown.clone()));
+
+    let http_listener = TcpListener::bind(config.http_bind)
+        .await
+        .map_err(|source| ServerError::Bind { what: "HTTP", addr: config.http_bind.to_string(), source })?;
+    let pg_listener = TcpListener::bind(config.pg_bind)
+        .await
+        .map_err(|source| ServerError::Bind { what: "Postgres", addr: config.pg_bind.to_string(), source })?;
+    let http_addr = http_listener.local_addr().map_err(|source| ServerError::Bind { what: "HTTP", addr: config.http_bind.to_string(), source })?;
+    let pg_addr = pg_listener.local_addr().map_err(|source| ServerError::Bind { what: "Postgres", addr: config.pg_bind.to_string(), source })?;
+    if let Some(path) = &config.addr_file {
+        let body = serde_json::json!({ "http": http_addr.to_string(), "pg": pg_addr.to_string() }).to_string();
+        // Write then rename, so a reader never sees half a file.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, body)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|source| ServerError::AddrFile { path: path.display().to_string(), source })?;
+    }
+    tracing::info!(http = %http_addr, pg = %pg_addr, "listening");
+
+    let app = router(AppState { ingester, engine: Arc::clone(&engine), max_request_size: config.max_request_size });
+    let http_shutdown = shutdown.clone();
+    let http_task = tokio::spawn(async move {
+        let served = axum::serve(http_listener, app).with_graceful_shutdown(http_shutdown.cancelled_owned()).await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    let pg_task = tokio::spawn(crate::pgwire::serve(pg_listener, engine, shutdown.clone()));
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: finishing requests, then persisting the buffer");
+    shutdown.cancel();
+    let _ = http_task.await;
+    let _ = pg_task.await;
+    wal_shutdown.cancel();
+    let _ = wal_task.await;
+    let _ = persist_task.await;
+    persister.persist_all().await?;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+async fn persist_loop(persister: Arc<Persister>, wanted: Arc<Notify>, interval: Duration, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+            () = wanted.notified() => {}
+        }
+        if let Err(e) = persister.persist_all().await {
+            tracing::warn!(error = %e, "persist failed; the data stays in the buffer and WAL and is retried");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
