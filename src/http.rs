@@ -50,7 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route(PATH_PING, get(ping).head(ping))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(state)
 }
 

@@ -1,1 +1,8 @@
-fn main() {}
+//! End-to-end tests: the real `sediment` binary, real HTTP and Postgres clients.
+
+mod durability;
+mod pg;
+mod query;
+mod s3;
+mod server;
+mod write;

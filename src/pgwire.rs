@@ -1,0 +1,548 @@
+//! The Postgres wire-protocol frontend: accepts connections, authenticates
+//! (trust, for now), binds each connection to a `QuerySession` on its startup
+//! database, and answers simple and extended queries by streaming record
+//! batches as DataRows. SQLSTATEs come only from `pgwire/error.rs`.
+//!
+//! ```text
+//! accept ──spawn──▶ process_socket (pgwire, one task per connection)
+//!   Startup ──▶ TrustStartup: db = `database` or user ──engine.session(db)──▶ QuerySession
+//!               stored in session_extensions; ParameterStatus; pid/key → ConnectionManager
+//!   Query   ──▶ plan_sql ──▶ per plan: execute ──▶ RecordBatch stream ──arrow-pg──▶ DataRows
+//!   Parse   ──▶ PlanParser: plan_sql (one statement) ──▶ PreparedPlan {plan, param types}
+//!   Describe──▶ parameter types + plan schema (pgwire's default describe, via PlanParser)
+//!   Bind/Execute ──▶ decode params (arrow-pg) ──▶ replace placeholders ──▶ execute ──▶ DataRows
+//!   CancelRequest ──▶ ConnectionManager ──▶ the running row stream ends with 57014
+//! ```
+//!
+//! Rows are never collected: each batch is encoded when pgwire pulls it, and a
+//! batch error ends the statement with an ErrorResponse carrying the classified
+//! SQLSTATE, leaving the connection usable.
+
+mod error;
+
+use std::collections::HashMap;
+use std::fmt::{self, Debug};
+use std::iter;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+// `::pgwire` is the crate; this module is `crate::pgwire`.
+use ::pgwire::api::auth::{
+    ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
+    save_startup_parameters_to_metadata,
+};
+use ::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use ::pgwire::api::portal::{Format, Portal};
+use ::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use ::pgwire::api::results::{FieldInfo, QueryResponse, Response};
+use ::pgwire::api::stmt::QueryParser;
+use ::pgwire::api::store::PortalStore;
+use ::pgwire::api::{
+    ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, ConnectionManager, METADATA_APPLICATION_NAME,
+    METADATA_DATABASE, METADATA_USER, PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
+};
+use ::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use ::pgwire::messages::data::DataRow;
+use ::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use ::pgwire::types::format::FormatOptions;
+use arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
+use arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
+use arrow_pg::encode_recordbatch;
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ParamValues;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use futures::future::BoxFuture;
+use futures::stream::{self, BoxStream};
+use futures::{FutureExt, Sink, Stream, StreamExt};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::error::ErrorKind;
+use crate::query::{QueryEngine, QueryError, QuerySession};
+
+/// How long to wait after a failed `accept` (usually EMFILE) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Postgres' own limit; it also bounds the vector built from `$n` ids.
+const MAX_PARAMETERS: usize = 65_535;
+const DATE_STYLE: &str = "ISO, MDY";
+
+/// Serves Postgres clients on `listener` until `shutdown` is cancelled.
+/// Connections still open at shutdown are dropped: they only read, so there is
+/// nothing of theirs to finish.
+pub async fn serve(listener: TcpListener, engine: Arc<QueryEngine>, shutdown: CancellationToken) {
+    let connections = Arc::new(ConnectionManager::new());
+    let handlers = Arc::new(Handlers {
+        startup: Arc::new(TrustStartup {
+            engine,
+            connections: Arc::clone(&connections),
+            pids: RandomPidSecretKeyGenerator::default(),
+        }),
+        queries: Arc::new(Queries::default()),
+        cancel: Arc::new(DefaultCancelHandler::new(connections)),
+    });
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (socket, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "pg accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let handlers = Arc::clone(&handlers);
+        let shutdown = shutdown.clone();
+        let span = tracing::info_span!("pg_connection", peer = %peer);
+        tokio::spawn(
+            async move {
+                tokio::select! {
+                    () = shutdown.cancelled() => tracing::debug!("pg connection closed by shutdown"),
+                    served = ::pgwire::tokio::process_socket(socket, None, handlers) => {
+                        if let Err(e) = served {
+                            tracing::debug!(error = %e, "pg connection ended with an I/O error");
+                        }
+                    }
+                }
+            }
+            .instrument(span),
+        );
+    }
+    tracing::info!("pg listener stopped");
+}
+
+#[derive(Debug)]
+struct Handlers {
+    startup: Arc<TrustStartup>,
+    queries: Arc<Queries>,
+    cancel: Arc<DefaultCancelHandler>,
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        Arc::clone(&self.queries)
+    }
+
+    // Without this pgwire's default answers Parse with FATAL, and most drivers use Parse.
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        Arc::clone(&self.queries)
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        Arc::clone(&self.startup)
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::clone(&self.cancel)
+    }
+}
+
+/// Trust authentication: any user, no password. The database must exist,
+/// because every later handler needs the session made here.
+#[derive(Debug)]
+struct TrustStartup {
+    engine: Arc<QueryEngine>,
+    connections: Arc<ConnectionManager>,
+    pids: RandomPidSecretKeyGenerator,
+}
+
+#[async_trait]
+impl StartupHandler for TrustStartup {
+    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // Trust mode asks for no password, so nothing but Startup arrives here.
+        let PgWireFrontendMessage::Startup(startup) = message else {
+            return Ok(());
+        };
+        protocol_negotiation(client, &startup).await?;
+        save_startup_parameters_to_metadata(client, &startup);
+        let metadata = client.metadata();
+        let user = metadata.get(METADATA_USER).cloned().unwrap_or_default();
+        // Postgres' default: the database named like the user.
+        let db = metadata.get(METADATA_DATABASE).cloned().unwrap_or_else(|| user.clone());
+        let session = match self.engine.session(&db) {
+            Ok(session) => session,
+            Err(QueryError::DatabaseNotFound(_)) => {
+                return Err(error::fatal(error::kind_error(
+                    ErrorKind::DatabaseNotFound,
+                    format!("database \"{db}\" does not exist"),
+                )));
+            }
+            Err(e) => return Err(error::fatal(error::to_pg_error(&e))),
+        };
+        client.metadata_mut().insert(METADATA_DATABASE.to_owned(), db.clone());
+        client.session_extensions().insert(session);
+
+        let (pid, key) = self.pids.generate(&*client);
+        client.set_pid_and_secret_key(pid, key.clone());
+        let (handle, guard) = self.connections.register(pid, key);
+        // pgwire's query loop looks the handle up by this exact type to race queries
+        // against CancelRequest; the guard unregisters when the connection drops.
+        client.session_extensions().insert::<Arc<ConnectionHandle>>(handle);
+        client.session_extensions().insert::<ConnectionGuard>(guard);
+
+        finish_authentication(client, &SessionParameters).await?;
+        tracing::debug!(%db, %user, pid, "pg session started");
+        Ok(())
+    }
+}
+
+/// The ParameterStatus set sent after authentication. Drivers check these:
+/// JDBC refuses anything but `UTF8` and `integer_datetimes=on`, and several
+/// clients parse `server_version` to pick their catalog queries.
+#[derive(Debug)]
+struct SessionParameters;
+
+impl ServerParameterProvider for SessionParameters {
+    fn server_parameters<C>(&self, client: &C) -> Option<HashMap<String, String>>
+    where
+        C: ClientInfo,
+    {
+        let application_name = client.metadata().get(METADATA_APPLICATION_NAME).cloned().unwrap_or_default();
+        let params = [
+            ("server_version", "15.0".to_owned()),
+            ("server_encoding", "UTF8".to_owned()),
+            ("client_encoding", "UTF8".to_owned()),
+            ("DateStyle", DATE_STYLE.to_owned()),
+            ("IntervalStyle", "postgres".to_owned()),
+            ("TimeZone", "UTC".to_owned()),
+            ("integer_datetimes", "on".to_owned()),
+            ("standard_conforming_strings", "on".to_owned()),
+            ("application_name", application_name),
+        ];
+        Some(params.into_iter().map(|(name, value)| (name.to_owned(), value)).collect())
+    }
+}
+
+fn session_of<C: ClientInfo>(client: &C) -> PgWireResult<Arc<QuerySession>> {
+    client
+        .session_extensions()
+        .get::<QuerySession>()
+        .ok_or_else(|| error::kind_error(ErrorKind::Protocol, "no database session: startup did not complete"))
+}
+
+fn format_options<C: ClientInfo>(client: &C) -> Arc<FormatOptions> {
+    let mut options = FormatOptions::from_client_metadata(client.metadata());
+    // Encode dates the way the DateStyle we announced says, unless the client chose one.
+    if !client.metadata().contains_key("datestyle") {
+        DATE_STYLE.clone_into(&mut options.date_style);
+    }
+    Arc::new(options)
+}
+
+fn cancel_handle<C: ClientInfo>(client: &C) -> Option<Arc<ConnectionHandle>> {
+    client.session_extensions().get::<Arc<ConnectionHandle>>().map(|handle| Arc::clone(&*handle))
+}
+
+/// Starts `plan` and wraps its batches as a `Response::Query` whose rows are
+/// encoded lazily, as pgwire sends them.
+async fn query_response(
+    session: &QuerySession,
+    plan: LogicalPlan,
+    format: &Format,
+    options: Arc<FormatOptions>,
+    cancel: Option<Arc<ConnectionHandle>>,
+) -> PgWireResult<QueryResponse> {
+    // The logical schema, as Describe reported it, so RowDescription and DataRows agree.
+    let fields = Arc::new(arrow_schema_to_pg_fields(plan.schema().as_arrow(), format, Some(options))?);
+    let batches = session.execute(plan).await.map_err(|e| error::to_pg_error(&e))?;
+    Ok(QueryResponse::new(Arc::clone(&fields), row_stream(batches, fields, cancel)))
+}
+
+fn row_stream(
+    batches: SendableRecordBatchStream,
+    fields: Arc<Vec<FieldInfo>>,
+    cancel: Option<Arc<ConnectionHandle>>,
+) -> Cancellable {
+    let rows = batches.flat_map(move |batch| {
+        let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send> = match batch {
+            Ok(batch) => encode_recordbatch(Arc::clone(&fields), batch),
+            // pgwire stops at the first Err, sends it as ErrorResponse and drops the
+            // stream, which cancels the rest of the plan.
+            Err(e) => Box::new(iter::once(Err(error::datafusion_error(e)))),
+        };
+        stream::iter(rows)
+    });
+    Cancellable::new(rows.boxed(), cancel)
+}
+
+/// A row stream that ends with 57014 when the client sends a CancelRequest.
+///
+/// pgwire races only `do_query` against cancellation, but DataFusion does its
+/// work while the stream is polled, after `do_query` has returned. So the
+/// stream installs its own receiver on first poll (replacing the one pgwire's
+/// finished race left behind) and checks it before every row.
+struct Cancellable {
+    rows: BoxStream<'static, PgWireResult<DataRow>>,
+    cancelled: Option<BoxFuture<'static, ()>>,
+    done: bool,
+}
+
+impl Cancellable {
+    fn new(rows: BoxStream<'static, PgWireResult<DataRow>>, handle: Option<Arc<ConnectionHandle>>) -> Self {
+        let cancelled = handle.map(|handle| {
+            async move {
+                let receiver = handle.start_query().await;
+                // A dropped sender means a later statement took the connection's cancel
+                // slot (a suspended portal is resumed later); that is not a cancel.
+                if receiver.await.is_err() {
+                    futures::future::pending::<()>().await;
+                }
+            }
+            .boxed()
+        });
+        Self { rows, cancelled, done: false }
+    }
+}
+
+impl Debug for Cancellable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cancellable").field("done", &self.done).finish_non_exhaustive()
+    }
+}
+
+impl Stream for Cancellable {
+    type Item = PgWireResult<DataRow>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if let Some(cancelled) = this.cancelled.as_mut()
+            && cancelled.as_mut().poll(cx).is_ready()
+        {
+            this.done = true;
+            // Dropping the batches now stops the plan's tasks.
+            this.rows = stream::empty().boxed();
+            let e = error::kind_error(ErrorKind::Cancelled, "canceling statement due to user request");
+            return Poll::Ready(Some(Err(e)));
+        }
+        let next = this.rows.poll_next_unpin(cx);
+        if matches!(next, Poll::Ready(None)) {
+            this.done = true;
+        }
+        next
+    }
+}
+
+/// Answers both protocols. The extended protocol's statements are planned at
+/// Parse (see [`PlanParser`]) and only bound and executed here.
+#[derive(Debug, Default)]
+struct Queries {
+    parser: Arc<PlanParser>,
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Queries {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        tracing::debug!(sql = %query, "pg simple query");
+        let session = session_of(client)?;
+        let options = format_options(client);
+        let cancel = cancel_handle(client);
+        // Planning every statement first means a later statement's planning error
+        // runs none of them; for read-only statements that only changes which error wins.
+        let plans = session.plan_sql(query).await.map_err(|e| error::to_pg_error(&e))?;
+        if plans.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut responses = Vec::with_capacity(plans.len());
+        for plan in plans {
+            match query_response(&session, plan, &Format::UnifiedText, Arc::clone(&options), cancel.clone()).await {
+                Ok(response) => responses.push(Response::Query(response)),
+                Err(e) if responses.is_empty() => return Err(e),
+                Err(e) => {
+                    // Earlier statements still answer; Postgres skips the rest after an error.
+                    responses.push(Response::Error(Box::new(ErrorInfo::from(e))));
+                    break;
+                }
+            }
+        }
+        Ok(responses)
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Queries {
+    type Statement = PreparedPlan;
+    type QueryParser = PlanParser;
+
+    fn query_parser(&self) -> Arc<PlanParser> {
+        Arc::clone(&self.parser)
+    }
+
+    // Describe statement and Describe portal use pgwire's defaults, which ask
+    // `PlanParser` for parameter types and the result schema in the portal's formats.
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<PreparedPlan>, _max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // max_rows is pgwire's business: it keeps the response in the portal and suspends.
+        let session = session_of(client)?;
+        let plan = bind(portal)?;
+        let response =
+            query_response(&session, plan, &portal.result_column_format, format_options(client), cancel_handle(client))
+                .await?;
+        Ok(Response::Query(response))
+    }
+}
+
+/// A statement planned at Parse time.
+///
+/// Why plan at Parse: `QueryParser::parse_sql` receives the client, so it can
+/// reach the connection's session, and Describe (which clients send before
+/// Bind) needs parameter types and the result schema, which only a plan has.
+/// `get_parameter_types`/`get_result_schema` receive no client, so the plan
+/// must travel inside the statement. Bind only substitutes values.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedPlan {
+    plan: LogicalPlan,
+    /// DataFusion's type for `$n` at index n-1; `None` where it could not tell.
+    inferred: Vec<Option<DataType>>,
+    /// The types announced in ParameterDescription and used to decode Bind values.
+    wire_types: Vec<Type>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct PlanParser;
+
+#[async_trait]
+impl QueryParser for PlanParser {
+    type Statement = PreparedPlan;
+
+    async fn parse_sql<C>(&self, client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<PreparedPlan>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        tracing::debug!(sql = %sql, "pg parse");
+        let session = session_of(client)?;
+        let mut plans = session.plan_sql(sql).await.map_err(|e| error::to_pg_error(&e))?;
+        if plans.len() > 1 {
+            return Err(error::kind_error(
+                ErrorKind::QuerySyntax,
+                "cannot insert multiple commands into a prepared statement",
+            ));
+        }
+        // None: only comments. pgwire stores an empty statement that answers EmptyQuery.
+        let Some(plan) = plans.pop() else {
+            return Ok(None);
+        };
+        let mut inferred = placeholder_types(&plan)?;
+        // A client may declare more parameters than the text uses; Postgres accepts that.
+        let count = inferred.len().max(types.len());
+        inferred.resize(count, None);
+        let wire_types = inferred
+            .iter()
+            .enumerate()
+            .map(|(i, data_type)| {
+                let server = match data_type {
+                    Some(data_type) => Some(into_pg_type(data_type)?).filter(|t| *t != Type::UNKNOWN),
+                    None => None,
+                };
+                // TEXT rather than UNKNOWN: drivers then send strings, which decode to
+                // Utf8 values that DataFusion coerces where the context needs it.
+                Ok(server.or_else(|| types.get(i).cloned().flatten()).unwrap_or(Type::TEXT))
+            })
+            .collect::<PgWireResult<Vec<_>>>()?;
+        Ok(Some(PreparedPlan { plan, inferred, wire_types }))
+    }
+
+    fn get_parameter_types(&self, stmt: &PreparedPlan) -> PgWireResult<Vec<Type>> {
+        Ok(stmt.wire_types.clone())
+    }
+
+    fn get_result_schema(&self, stmt: &PreparedPlan, column_format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        arrow_schema_to_pg_fields(stmt.plan.schema().as_arrow(), column_format.unwrap_or(&Format::UnifiedText), None)
+    }
+}
+
+/// DataFusion's type for each positional parameter, by index. A placeholder
+/// whose type the context does not fix but that is cast (`$1::int`) takes the
+/// cast's type, as Postgres would infer it.
+fn placeholder_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
+    let mut types = plan.get_parameter_types().map_err(error::datafusion_error)?;
+    if types.values().any(Option::is_none) {
+        plan.apply_with_subqueries(|node| {
+            node.apply_expressions(|expr| {
+                expr.apply(|e| {
+                    if let Expr::Cast(cast) = e
+                        && let Expr::Placeholder(placeholder) = cast.expr.as_ref()
+                        && let Some(slot) = types.get_mut(&placeholder.id)
+                        && slot.is_none()
+                    {
+                        *slot = Some(cast.field.data_type().clone());
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+            })
+        })
+        .map_err(error::datafusion_error)?;
+    }
+    let mut ordered = Vec::new();
+    for (id, data_type) in types {
+        let index = id.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).filter(|n| (1..=MAX_PARAMETERS).contains(n));
+        let Some(index) = index else {
+            return Err(error::kind_error(
+                ErrorKind::QuerySyntax,
+                format!("parameter {id} is not supported: use $1 to ${MAX_PARAMETERS}"),
+            ));
+        };
+        if ordered.len() < index {
+            ordered.resize(index, None);
+        }
+        ordered[index - 1] = data_type;
+    }
+    Ok(ordered)
+}
+
+/// The portal's plan with its parameter values in place of the placeholders.
+fn bind(portal: &Portal<PreparedPlan>) -> PgWireResult<LogicalPlan> {
+    let stmt = &portal.statement.statement;
+    let supplied = portal.parameter_len();
+    let expected = stmt.wire_types.len();
+    if supplied != expected {
+        return Err(error::kind_error(
+            ErrorKind::Protocol,
+            format!("bind message supplies {supplied} parameters, but prepared statement requires {expected}"),
+        ));
+    }
+    if expected == 0 {
+        return Ok(stmt.plan.clone());
+    }
+    let inferred: Vec<Option<&DataType>> = stmt.inferred.iter().map(Option::as_ref).collect();
+    let server: Vec<Option<&Type>> = stmt.wire_types.iter().map(Some).collect();
+    let values = deserialize_parameters_with_server_types(portal, &inferred, &server)?;
+    // arrow-pg skips NULLs it decodes as its string fallback; a short list would
+    // otherwise surface as an internal "no value for placeholder" error.
+    if let ParamValues::List(list) = &values
+        && list.len() != supplied
+    {
+        return Err(error::kind_error(
+            ErrorKind::InvalidRequest,
+            "could not decode a NULL parameter of this type; declare its type, e.g. $1::text",
+        ));
+    }
+    stmt.plan.clone().replace_params_with_values(&values).map_err(error::datafusion_error)
+}
