@@ -322,7 +322,7 @@ impl Stream for Cancellable {
             return Poll::Ready(None);
         }
         if let Some(cancelled) = this.cancelled.as_mut()
-            && cancelled.as_mut().poll(cx).is_ready()
+            && cancelled.poll_unpin(cx).is_ready()
         {
             this.done = true;
             // Dropping the batches now stops the plan's tasks.
@@ -456,7 +456,7 @@ impl QueryParser for PlanParser {
         let wire_types = inferred
             .iter()
             .enumerate()
-            .map(|(i, data_type)| {
+            .map(|(i, data_type)| -> PgWireResult<Type> {
                 let server = match data_type {
                     Some(data_type) => Some(into_pg_type(data_type)?).filter(|t| *t != Type::UNKNOWN),
                     None => None,
@@ -488,7 +488,7 @@ fn placeholder_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> 
             node.apply_expressions(|expr| {
                 expr.apply(|e| {
                     if let Expr::Cast(cast) = e
-                        && let Expr::Placeholder(placeholder) = cast.expr.as_ref()
+                        && let Expr::Placeholder(placeholder) = &*cast.expr
                         && let Some(slot) = types.get_mut(&placeholder.id)
                         && slot.is_none()
                     {
