@@ -156,3 +156,28 @@ async fn create_database_over_query_ping_and_health_answer_like_influxdb() {
     assert!(r.headers().contains_key("X-Influxdb-Version"));
     assert_eq!(reqwest::get(server.url("/health")).await.expect("health").status(), 200);
 }
+
+#[tokio::test]
+async fn a_full_buffer_answers_503_with_retry_after_until_persistence_catches_up() {
+    let (server, _data) = TestServer::spawn_args(&[
+        "--max-buffer-size",
+        "1KiB",
+        "--persist-threshold",
+        "1GiB",
+        "--persist-interval",
+        "1h",
+    ])
+    .await;
+    let body: String = (0..100).map(|i| format!("cpu,host=h{i} usage={i} {i}\n")).collect();
+    assert_eq!(server.post("/write?db=bp", body.clone()).await.status(), 204);
+    let r = server.post("/write?db=bp", body.clone()).await;
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    // The refusal also asked for a persist; once it is done writes are accepted again.
+    let mut wait = crate::server::deadline("the buffer to drain", 30);
+    while server.post("/write?db=bp", body.clone()).await.status() != 204 {
+        wait();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.count("bp", "cpu").await, 100, "the same 100 points, deduplicated");
+}
