@@ -21,7 +21,6 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod ingest;
-#[path = "pgwire_stub.rs"]
 pub mod pgwire;
 pub mod query;
 pub mod server;

@@ -8,9 +8,10 @@
 //!   Startup ──▶ TrustStartup: db = `database` or user ──engine.session(db)──▶ QuerySession
 //!               stored in session_extensions; ParameterStatus; pid/key → ConnectionManager
 //!   Query   ──▶ plan_sql ──▶ per plan: execute ──▶ RecordBatch stream ──arrow-pg──▶ DataRows
-//!   Parse   ──▶ PlanParser: plan_sql (one statement) ──▶ PreparedPlan {plan, param types}
+//!   Parse   ──▶ PlanParser: plan_sql (one statement) ──▶ PreparedPlan {sql, plan, param types}
 //!   Describe──▶ parameter types + plan schema (pgwire's default describe, via PlanParser)
-//!   Bind/Execute ──▶ decode params (arrow-pg) ──▶ replace placeholders ──▶ execute ──▶ DataRows
+//!   Execute ──▶ plan sql again ──▶ decode Bind params (arrow-pg) ──▶ replace placeholders
+//!               ──▶ execute ──▶ DataRows in the portal's text/binary formats
 //!   CancelRequest ──▶ ConnectionManager ──▶ the running row stream ends with 57014
 //! ```
 //!
@@ -40,8 +41,9 @@ use ::pgwire::api::results::{FieldInfo, QueryResponse, Response};
 use ::pgwire::api::stmt::QueryParser;
 use ::pgwire::api::store::PortalStore;
 use ::pgwire::api::{
-    ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, ConnectionManager, METADATA_APPLICATION_NAME,
-    METADATA_DATABASE, METADATA_USER, PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
+    ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, ConnectionManager,
+    METADATA_APPLICATION_NAME, METADATA_DATABASE, METADATA_USER, PgWireServerHandlers,
+    PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
 };
 use ::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use ::pgwire::messages::data::DataRow;
@@ -156,7 +158,11 @@ struct TrustStartup {
 
 #[async_trait]
 impl StartupHandler for TrustStartup {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -171,7 +177,10 @@ impl StartupHandler for TrustStartup {
         let metadata = client.metadata();
         let user = metadata.get(METADATA_USER).cloned().unwrap_or_default();
         // Postgres' default: the database named like the user.
-        let db = metadata.get(METADATA_DATABASE).cloned().unwrap_or_else(|| user.clone());
+        let db = metadata
+            .get(METADATA_DATABASE)
+            .cloned()
+            .unwrap_or_else(|| user.clone());
         let session = match self.engine.session(&db) {
             Ok(session) => session,
             Err(QueryError::DatabaseNotFound(_)) => {
@@ -182,7 +191,9 @@ impl StartupHandler for TrustStartup {
             }
             Err(e) => return Err(error::fatal(error::to_pg_error(&e))),
         };
-        client.metadata_mut().insert(METADATA_DATABASE.to_owned(), db.clone());
+        client
+            .metadata_mut()
+            .insert(METADATA_DATABASE.to_owned(), db.clone());
         client.session_extensions().insert(session);
 
         let (pid, key) = self.pids.generate(&*client);
@@ -190,7 +201,9 @@ impl StartupHandler for TrustStartup {
         let (handle, guard) = self.connections.register(pid, key);
         // pgwire's query loop looks the handle up by this exact type to race queries
         // against CancelRequest; the guard unregisters when the connection drops.
-        client.session_extensions().insert::<Arc<ConnectionHandle>>(handle);
+        client
+            .session_extensions()
+            .insert::<Arc<ConnectionHandle>>(handle);
         client.session_extensions().insert::<ConnectionGuard>(guard);
 
         finish_authentication(client, &SessionParameters).await?;
@@ -210,7 +223,11 @@ impl ServerParameterProvider for SessionParameters {
     where
         C: ClientInfo,
     {
-        let application_name = client.metadata().get(METADATA_APPLICATION_NAME).cloned().unwrap_or_default();
+        let application_name = client
+            .metadata()
+            .get(METADATA_APPLICATION_NAME)
+            .cloned()
+            .unwrap_or_default();
         let params = [
             ("server_version", "15.0".to_owned()),
             ("server_encoding", "UTF8".to_owned()),
@@ -222,7 +239,12 @@ impl ServerParameterProvider for SessionParameters {
             ("standard_conforming_strings", "on".to_owned()),
             ("application_name", application_name),
         ];
-        Some(params.into_iter().map(|(name, value)| (name.to_owned(), value)).collect())
+        Some(
+            params
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
+        )
     }
 }
 
@@ -230,7 +252,12 @@ fn session_of<C: ClientInfo>(client: &C) -> PgWireResult<Arc<QuerySession>> {
     client
         .session_extensions()
         .get::<QuerySession>()
-        .ok_or_else(|| error::kind_error(ErrorKind::Protocol, "no database session: startup did not complete"))
+        .ok_or_else(|| {
+            error::kind_error(
+                ErrorKind::Protocol,
+                "no database session: startup did not complete",
+            )
+        })
 }
 
 fn format_options<C: ClientInfo>(client: &C) -> Arc<FormatOptions> {
@@ -243,7 +270,10 @@ fn format_options<C: ClientInfo>(client: &C) -> Arc<FormatOptions> {
 }
 
 fn cancel_handle<C: ClientInfo>(client: &C) -> Option<Arc<ConnectionHandle>> {
-    client.session_extensions().get::<Arc<ConnectionHandle>>().map(|handle| Arc::clone(&*handle))
+    client
+        .session_extensions()
+        .get::<Arc<ConnectionHandle>>()
+        .map(|handle| Arc::clone(&*handle))
 }
 
 /// Starts `plan` and wraps its batches as a `Response::Query` whose rows are
@@ -256,9 +286,19 @@ async fn query_response(
     cancel: Option<Arc<ConnectionHandle>>,
 ) -> PgWireResult<QueryResponse> {
     // The logical schema, as Describe reported it, so RowDescription and DataRows agree.
-    let fields = Arc::new(arrow_schema_to_pg_fields(plan.schema().as_arrow(), format, Some(options))?);
-    let batches = session.execute(plan).await.map_err(|e| error::to_pg_error(&e))?;
-    Ok(QueryResponse::new(Arc::clone(&fields), row_stream(batches, fields, cancel)))
+    let fields = Arc::new(arrow_schema_to_pg_fields(
+        plan.schema().as_arrow(),
+        format,
+        Some(options),
+    )?);
+    let batches = session
+        .execute(plan)
+        .await
+        .map_err(|e| error::to_pg_error(&e))?;
+    Ok(QueryResponse::new(
+        Arc::clone(&fields),
+        row_stream(batches, fields, cancel),
+    ))
 }
 
 fn row_stream(
@@ -291,7 +331,10 @@ struct Cancellable {
 }
 
 impl Cancellable {
-    fn new(rows: BoxStream<'static, PgWireResult<DataRow>>, handle: Option<Arc<ConnectionHandle>>) -> Self {
+    fn new(
+        rows: BoxStream<'static, PgWireResult<DataRow>>,
+        handle: Option<Arc<ConnectionHandle>>,
+    ) -> Self {
         let cancelled = handle.map(|handle| {
             async move {
                 let receiver = handle.start_query().await;
@@ -303,13 +346,19 @@ impl Cancellable {
             }
             .boxed()
         });
-        Self { rows, cancelled, done: false }
+        Self {
+            rows,
+            cancelled,
+            done: false,
+        }
     }
 }
 
 impl Debug for Cancellable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cancellable").field("done", &self.done).finish_non_exhaustive()
+        f.debug_struct("Cancellable")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
     }
 }
 
@@ -327,7 +376,10 @@ impl Stream for Cancellable {
             this.done = true;
             // Dropping the batches now stops the plan's tasks.
             this.rows = stream::empty().boxed();
-            let e = error::kind_error(ErrorKind::Cancelled, "canceling statement due to user request");
+            let e = error::kind_error(
+                ErrorKind::Cancelled,
+                "canceling statement due to user request",
+            );
             return Poll::Ready(Some(Err(e)));
         }
         let next = this.rows.poll_next_unpin(cx);
@@ -360,13 +412,24 @@ impl SimpleQueryHandler for Queries {
         let cancel = cancel_handle(client);
         // Planning every statement first means a later statement's planning error
         // runs none of them; for read-only statements that only changes which error wins.
-        let plans = session.plan_sql(query).await.map_err(|e| error::to_pg_error(&e))?;
+        let plans = session
+            .plan_sql(query)
+            .await
+            .map_err(|e| error::to_pg_error(&e))?;
         if plans.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
         let mut responses = Vec::with_capacity(plans.len());
         for plan in plans {
-            match query_response(&session, plan, &Format::UnifiedText, Arc::clone(&options), cancel.clone()).await {
+            match query_response(
+                &session,
+                plan,
+                &Format::UnifiedText,
+                Arc::clone(&options),
+                cancel.clone(),
+            )
+            .await
+            {
                 Ok(response) => responses.push(Response::Query(response)),
                 Err(e) if responses.is_empty() => return Err(e),
                 Err(e) => {
@@ -392,7 +455,12 @@ impl ExtendedQueryHandler for Queries {
     // Describe statement and Describe portal use pgwire's defaults, which ask
     // `PlanParser` for parameter types and the result schema in the portal's formats.
 
-    async fn do_query<C>(&self, client: &mut C, portal: &Portal<PreparedPlan>, _max_rows: usize) -> PgWireResult<Response>
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<PreparedPlan>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Self::Statement>,
@@ -401,10 +469,28 @@ impl ExtendedQueryHandler for Queries {
     {
         // max_rows is pgwire's business: it keeps the response in the portal and suspends.
         let session = session_of(client)?;
-        let plan = bind(portal)?;
-        let response =
-            query_response(&session, plan, &portal.result_column_format, format_options(client), cancel_handle(client))
-                .await?;
+        let stmt = &portal.statement.statement;
+        // Planned again because a plan pins the buffer and file list of its planning
+        // time: reusing the Parse-time plan would miss writes acknowledged since.
+        let Some(plan) = plan_one(&session, &stmt.sql).await? else {
+            return Ok(Response::EmptyQuery);
+        };
+        if !same_row_type(&plan, &stmt.plan) {
+            // Postgres' answer when a table change alters a prepared statement's rows.
+            return Err(error::kind_error(
+                ErrorKind::Unsupported,
+                "cached plan must not change result type",
+            ));
+        }
+        let plan = bind(portal, plan)?;
+        let response = query_response(
+            &session,
+            plan,
+            &portal.result_column_format,
+            format_options(client),
+            cancel_handle(client),
+        )
+        .await?;
         Ok(Response::Query(response))
     }
 }
@@ -414,10 +500,13 @@ impl ExtendedQueryHandler for Queries {
 /// Why plan at Parse: `QueryParser::parse_sql` receives the client, so it can
 /// reach the connection's session, and Describe (which clients send before
 /// Bind) needs parameter types and the result schema, which only a plan has.
-/// `get_parameter_types`/`get_result_schema` receive no client, so the plan
-/// must travel inside the statement. Bind only substitutes values.
+/// `get_parameter_types`/`get_result_schema` receive no client, so that plan
+/// must travel inside the statement. Execute plans the text again (see
+/// `do_query`) and substitutes the Bind values into the fresh plan.
 #[derive(Debug, Clone)]
 pub(crate) struct PreparedPlan {
+    sql: String,
+    /// The Parse-time plan: what Describe reports. Never executed.
     plan: LogicalPlan,
     /// DataFusion's type for `$n` at index n-1; `None` where it could not tell.
     inferred: Vec<Option<DataType>>,
@@ -432,21 +521,19 @@ pub(crate) struct PlanParser;
 impl QueryParser for PlanParser {
     type Statement = PreparedPlan;
 
-    async fn parse_sql<C>(&self, client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<PreparedPlan>>
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<PreparedPlan>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
         tracing::debug!(sql = %sql, "pg parse");
         let session = session_of(client)?;
-        let mut plans = session.plan_sql(sql).await.map_err(|e| error::to_pg_error(&e))?;
-        if plans.len() > 1 {
-            return Err(error::kind_error(
-                ErrorKind::QuerySyntax,
-                "cannot insert multiple commands into a prepared statement",
-            ));
-        }
         // None: only comments. pgwire stores an empty statement that answers EmptyQuery.
-        let Some(plan) = plans.pop() else {
+        let Some(plan) = plan_one(&session, sql).await? else {
             return Ok(None);
         };
         let mut inferred = placeholder_types(&plan)?;
@@ -458,31 +545,79 @@ impl QueryParser for PlanParser {
             .enumerate()
             .map(|(i, data_type)| -> PgWireResult<Type> {
                 let server = match data_type {
-                    Some(data_type) => Some(into_pg_type(data_type)?).filter(|t| *t != Type::UNKNOWN),
+                    Some(data_type) => {
+                        Some(into_pg_type(data_type)?).filter(|t| *t != Type::UNKNOWN)
+                    }
                     None => None,
                 };
                 // TEXT rather than UNKNOWN: drivers then send strings, which decode to
                 // Utf8 values that DataFusion coerces where the context needs it.
-                Ok(server.or_else(|| types.get(i).cloned().flatten()).unwrap_or(Type::TEXT))
+                Ok(server
+                    .or_else(|| types.get(i).cloned().flatten())
+                    .unwrap_or(Type::TEXT))
             })
             .collect::<PgWireResult<Vec<_>>>()?;
-        Ok(Some(PreparedPlan { plan, inferred, wire_types }))
+        Ok(Some(PreparedPlan {
+            sql: sql.to_owned(),
+            plan,
+            inferred,
+            wire_types,
+        }))
     }
 
     fn get_parameter_types(&self, stmt: &PreparedPlan) -> PgWireResult<Vec<Type>> {
         Ok(stmt.wire_types.clone())
     }
 
-    fn get_result_schema(&self, stmt: &PreparedPlan, column_format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
-        arrow_schema_to_pg_fields(stmt.plan.schema().as_arrow(), column_format.unwrap_or(&Format::UnifiedText), None)
+    fn get_result_schema(
+        &self,
+        stmt: &PreparedPlan,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        arrow_schema_to_pg_fields(
+            stmt.plan.schema().as_arrow(),
+            column_format.unwrap_or(&Format::UnifiedText),
+            None,
+        )
     }
+}
+
+/// The plan of a text that must hold at most one statement.
+async fn plan_one(session: &QuerySession, sql: &str) -> PgWireResult<Option<LogicalPlan>> {
+    let mut plans = session
+        .plan_sql(sql)
+        .await
+        .map_err(|e| error::to_pg_error(&e))?;
+    if plans.len() > 1 {
+        return Err(error::kind_error(
+            ErrorKind::QuerySyntax,
+            "cannot insert multiple commands into a prepared statement",
+        ));
+    }
+    Ok(plans.pop())
+}
+
+/// Whether two plans of one text still produce the same column types (a
+/// `SELECT *` grows when a write adds a column).
+fn same_row_type(fresh: &LogicalPlan, parsed: &LogicalPlan) -> bool {
+    let (fresh, parsed) = (
+        fresh.schema().as_arrow().fields(),
+        parsed.schema().as_arrow().fields(),
+    );
+    fresh.len() == parsed.len()
+        && fresh
+            .iter()
+            .zip(parsed.iter())
+            .all(|(f, p)| f.data_type() == p.data_type())
 }
 
 /// DataFusion's type for each positional parameter, by index. A placeholder
 /// whose type the context does not fix but that is cast (`$1::int`) takes the
 /// cast's type, as Postgres would infer it.
 fn placeholder_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
-    let mut types = plan.get_parameter_types().map_err(error::datafusion_error)?;
+    let mut types = plan
+        .get_parameter_types()
+        .map_err(error::datafusion_error)?;
     if types.values().any(Option::is_none) {
         plan.apply_with_subqueries(|node| {
             node.apply_expressions(|expr| {
@@ -502,7 +637,10 @@ fn placeholder_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> 
     }
     let mut ordered = Vec::new();
     for (id, data_type) in types {
-        let index = id.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).filter(|n| (1..=MAX_PARAMETERS).contains(n));
+        let index = id
+            .strip_prefix('$')
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| (1..=MAX_PARAMETERS).contains(n));
         let Some(index) = index else {
             return Err(error::kind_error(
                 ErrorKind::QuerySyntax,
@@ -517,19 +655,22 @@ fn placeholder_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> 
     Ok(ordered)
 }
 
-/// The portal's plan with its parameter values in place of the placeholders.
-fn bind(portal: &Portal<PreparedPlan>) -> PgWireResult<LogicalPlan> {
+/// `plan` with the portal's parameter values in place of its placeholders,
+/// decoded with the types announced at Parse.
+fn bind(portal: &Portal<PreparedPlan>, plan: LogicalPlan) -> PgWireResult<LogicalPlan> {
     let stmt = &portal.statement.statement;
     let supplied = portal.parameter_len();
     let expected = stmt.wire_types.len();
     if supplied != expected {
         return Err(error::kind_error(
             ErrorKind::Protocol,
-            format!("bind message supplies {supplied} parameters, but prepared statement requires {expected}"),
+            format!(
+                "bind message supplies {supplied} parameters, but prepared statement requires {expected}"
+            ),
         ));
     }
     if expected == 0 {
-        return Ok(stmt.plan.clone());
+        return Ok(plan);
     }
     let inferred: Vec<Option<&DataType>> = stmt.inferred.iter().map(Option::as_ref).collect();
     let server: Vec<Option<&Type>> = stmt.wire_types.iter().map(Some).collect();
@@ -544,5 +685,6 @@ fn bind(portal: &Portal<PreparedPlan>) -> PgWireResult<LogicalPlan> {
             "could not decode a NULL parameter of this type; declare its type, e.g. $1::text",
         ));
     }
-    stmt.plan.clone().replace_params_with_values(&values).map_err(error::datafusion_error)
+    plan.replace_params_with_values(&values)
+        .map_err(error::datafusion_error)
 }

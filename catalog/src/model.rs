@@ -41,7 +41,10 @@ pub fn validate_name(name: &str) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(CatalogError::InvalidName { name: name.to_owned(), reason })
+    Err(CatalogError::InvalidName {
+        name: name.to_owned(),
+        reason,
+    })
 }
 
 /// The type of a field column, fixed by its first write.

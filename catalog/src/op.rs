@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use crate::error::{CatalogError, Result};
 use crate::model::{
-    CatalogSeq, CatalogState, Column, ColumnId, ColumnKind, Database, DbId, ParquetFile, TIME_COLUMN,
-    Table, TableId, validate_name,
+    CatalogSeq, CatalogState, Column, ColumnId, ColumnKind, Database, DbId, ParquetFile,
+    TIME_COLUMN, Table, TableId, validate_name,
 };
 
 /// Upper bound on columns per table, so one bad client cannot make a table unqueryable.
@@ -18,15 +18,34 @@ pub const MAX_COLUMNS_PER_TABLE: usize = 1_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CatalogOp {
-    CreateDatabase { name: String },
+    CreateDatabase {
+        name: String,
+    },
     /// Creates the table with its `time` column.
-    CreateTable { db: String, table: String },
-    AddColumns { db: String, table: String, columns: Vec<(String, ColumnKind)> },
+    CreateTable {
+        db: String,
+        table: String,
+    },
+    AddColumns {
+        db: String,
+        table: String,
+        columns: Vec<(String, ColumnKind)>,
+    },
     /// Registers persisted files; `generation` is assigned by `apply`.
-    AddFiles { db: String, table: String, files: Vec<ParquetFile> },
-    RemoveFiles { db: String, table: String, file_ids: Vec<String> },
+    AddFiles {
+        db: String,
+        table: String,
+        files: Vec<ParquetFile>,
+    },
+    RemoveFiles {
+        db: String,
+        table: String,
+        file_ids: Vec<String>,
+    },
     /// Records that WAL segments up to `through` are in Parquet and may be deleted.
-    SetWalPersisted { through: u64 },
+    SetWalPersisted {
+        through: u64,
+    },
 }
 
 /// Applies `ops` in order to `state`, giving the state of version `state.seq + 1`.
@@ -50,7 +69,12 @@ fn apply_one(state: &mut CatalogState, op: &CatalogOp) -> Result<()> {
                 let id = DbId(take_id(state));
                 state.databases.insert(
                     name.clone(),
-                    Database { id, name: name.clone(), retention_ns: None, tables: BTreeMap::new() },
+                    Database {
+                        id,
+                        name: name.clone(),
+                        retention_ns: None,
+                        tables: BTreeMap::new(),
+                    },
                 );
             }
         }
@@ -59,12 +83,19 @@ fn apply_one(state: &mut CatalogState, op: &CatalogOp) -> Result<()> {
             let id = TableId(take_id(state));
             let time_id = ColumnId(take_id(state));
             let database = database_mut(state, db)?;
-            database.tables.entry(table.clone()).or_insert_with(|| Table {
-                id,
-                name: table.clone(),
-                columns: vec![Column { id: time_id, name: TIME_COLUMN.to_owned(), kind: ColumnKind::Time }],
-                files: Vec::new(),
-            });
+            database
+                .tables
+                .entry(table.clone())
+                .or_insert_with(|| Table {
+                    id,
+                    name: table.clone(),
+                    columns: vec![Column {
+                        id: time_id,
+                        name: TIME_COLUMN.to_owned(),
+                        kind: ColumnKind::Time,
+                    }],
+                    files: Vec::new(),
+                });
         }
         CatalogOp::AddColumns { db, table, columns } => {
             for (name, kind) in columns {
@@ -86,7 +117,11 @@ fn apply_one(state: &mut CatalogState, op: &CatalogOp) -> Result<()> {
                             "table {table:?} already has {MAX_COLUMNS_PER_TABLE} columns"
                         )));
                     }
-                    None => t.columns.push(Column { id, name: name.clone(), kind: *kind }),
+                    None => t.columns.push(Column {
+                        id,
+                        name: name.clone(),
+                        kind: *kind,
+                    }),
                 }
             }
         }
@@ -100,7 +135,11 @@ fn apply_one(state: &mut CatalogState, op: &CatalogOp) -> Result<()> {
                 t.files.push(file);
             }
         }
-        CatalogOp::RemoveFiles { db, table, file_ids } => {
+        CatalogOp::RemoveFiles {
+            db,
+            table,
+            file_ids,
+        } => {
             let t = table_mut(state, db, table)?;
             t.files.retain(|f| !file_ids.contains(&f.id));
         }
@@ -121,14 +160,20 @@ fn database_mut<'a>(state: &'a mut CatalogState, db: &str) -> Result<&'a mut Dat
     state
         .databases
         .get_mut(db)
-        .ok_or_else(|| CatalogError::NotFound { kind: "database", name: db.to_owned() })
+        .ok_or_else(|| CatalogError::NotFound {
+            kind: "database",
+            name: db.to_owned(),
+        })
 }
 
 fn table_mut<'a>(state: &'a mut CatalogState, db: &str, table: &str) -> Result<&'a mut Table> {
     database_mut(state, db)?
         .tables
         .get_mut(table)
-        .ok_or_else(|| CatalogError::NotFound { kind: "table", name: format!("{db}.{table}") })
+        .ok_or_else(|| CatalogError::NotFound {
+            kind: "table",
+            name: format!("{db}.{table}"),
+        })
 }
 
 #[cfg(test)]
@@ -141,7 +186,10 @@ mod tests {
             &CatalogState::default(),
             &[
                 CatalogOp::CreateDatabase { name: "db".into() },
-                CatalogOp::CreateTable { db: "db".into(), table: "cpu".into() },
+                CatalogOp::CreateTable {
+                    db: "db".into(),
+                    table: "cpu".into(),
+                },
                 CatalogOp::AddColumns {
                     db: "db".into(),
                     table: "cpu".into(),
@@ -158,7 +206,13 @@ mod tests {
     #[test]
     fn new_table_has_time_first_then_columns_in_creation_order() {
         let state = setup();
-        let names: Vec<_> = state.table("db", "cpu").expect("table").columns.iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<_> = state
+            .table("db", "cpu")
+            .expect("table")
+            .columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         assert_eq!(names, ["time", "host", "usage"]);
         assert_eq!(state.seq, CatalogSeq(1));
     }
@@ -207,14 +261,34 @@ mod tests {
             generation: 0,
         };
         let add = |s: &CatalogState, id: &str| {
-            apply(s, &[CatalogOp::AddFiles { db: "db".into(), table: "cpu".into(), files: vec![file(id)] }])
-                .expect("adds")
+            apply(
+                s,
+                &[CatalogOp::AddFiles {
+                    db: "db".into(),
+                    table: "cpu".into(),
+                    files: vec![file(id)],
+                }],
+            )
+            .expect("adds")
         };
         let s = add(&add(&state, "a"), "b");
-        let gens: Vec<_> = s.table("db", "cpu").expect("table").files.iter().map(|f| f.generation).collect();
+        let gens: Vec<_> = s
+            .table("db", "cpu")
+            .expect("table")
+            .files
+            .iter()
+            .map(|f| f.generation)
+            .collect();
         assert_eq!(gens, [0, 1]);
-        let s = apply(&s, &[CatalogOp::RemoveFiles { db: "db".into(), table: "cpu".into(), file_ids: vec!["a".into()] }])
-            .expect("removes");
+        let s = apply(
+            &s,
+            &[CatalogOp::RemoveFiles {
+                db: "db".into(),
+                table: "cpu".into(),
+                file_ids: vec!["a".into()],
+            }],
+        )
+        .expect("removes");
         assert_eq!(s.table("db", "cpu").expect("table").files.len(), 1);
     }
 
@@ -224,8 +298,13 @@ mod tests {
         let err = apply(
             &state,
             &[
-                CatalogOp::CreateDatabase { name: "other".into() },
-                CatalogOp::CreateTable { db: "missing".into(), table: "t".into() },
+                CatalogOp::CreateDatabase {
+                    name: "other".into(),
+                },
+                CatalogOp::CreateTable {
+                    db: "missing".into(),
+                    table: "t".into(),
+                },
             ],
         )
         .expect_err("missing db");

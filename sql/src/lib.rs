@@ -13,8 +13,8 @@
 
 mod error;
 
-use datafusion::execution::session_state::SessionState;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -38,12 +38,16 @@ pub fn parse_sql(text: &str) -> Result<Vec<Statement>> {
 /// [`SqlError::Plan`] for unknown tables, columns, functions and type errors.
 pub async fn plan_statement(state: &SessionState, statement: Statement) -> Result<LogicalPlan> {
     match &statement {
-        Statement::CreateExternalTable(_) => return Err(SqlError::Forbidden("CREATE EXTERNAL TABLE".into())),
+        Statement::CreateExternalTable(_) => {
+            return Err(SqlError::Forbidden("CREATE EXTERNAL TABLE".into()));
+        }
         Statement::CopyTo(_) => return Err(SqlError::Forbidden("COPY".into())),
         Statement::Statement(_) | Statement::Explain(_) | Statement::Reset(_) => {}
     }
     let plan = state.statement_to_plan(statement).await?;
-    read_only().verify_plan(&plan).map_err(|e| SqlError::Forbidden(forbidden_what(&e.to_string())))?;
+    read_only()
+        .verify_plan(&plan)
+        .map_err(|e| SqlError::Forbidden(forbidden_what(&e.to_string())))?;
     Ok(plan)
 }
 
@@ -60,7 +64,10 @@ pub async fn plan_sql(state: &SessionState, text: &str) -> Result<Vec<LogicalPla
 }
 
 fn read_only() -> SQLOptions {
-    SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
 }
 
 /// DataFusion says "DDL not supported: CreateMemoryTable"; we say which kind of statement it was.
@@ -73,7 +80,11 @@ fn forbidden_what(message: &str) -> String {
 }
 
 fn strip_prefix(message: String) -> String {
-    for prefix in ["SQL error: ParserError(\"", "Error during planning: ", "sql parser error: "] {
+    for prefix in [
+        "SQL error: ParserError(\"",
+        "Error during planning: ",
+        "sql parser error: ",
+    ] {
         if let Some(rest) = message.strip_prefix(prefix) {
             return rest.trim_end_matches("\")").to_owned();
         }
@@ -89,13 +100,21 @@ mod tests {
 
     async fn plan(text: &str) -> Result<Vec<LogicalPlan>> {
         let ctx = SessionContext::new();
-        ctx.sql("CREATE TABLE t (a INT)").await.expect("setup table");
+        ctx.sql("CREATE TABLE t (a INT)")
+            .await
+            .expect("setup table");
         plan_sql(&ctx.state(), text).await
     }
 
     #[tokio::test]
     async fn queries_plan() {
-        assert_eq!(plan("SELECT a FROM t; SELECT 1").await.expect("plans").len(), 2);
+        assert_eq!(
+            plan("SELECT a FROM t; SELECT 1")
+                .await
+                .expect("plans")
+                .len(),
+            2
+        );
         assert!(plan("-- just a comment").await.expect("plans").is_empty());
     }
 
@@ -120,7 +139,9 @@ mod tests {
     #[tokio::test]
     async fn syntax_errors_carry_a_position() {
         match plan("SELECT * FRM t").await {
-            Err(SqlError::Syntax { position: Some(p), .. }) => assert!((10..=14).contains(&p), "position {p}"),
+            Err(SqlError::Syntax {
+                position: Some(p), ..
+            }) => assert!((10..=14).contains(&p), "position {p}"),
             other => panic!("expected a syntax error with position, got {other:?}"),
         }
     }

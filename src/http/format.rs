@@ -53,7 +53,10 @@ impl Format {
 type EncodeResult = Result<Bytes, DataFusionError>;
 
 /// Encodes `stream` as `format`. Errors before the first batch come back as `Err`.
-pub(crate) async fn respond(format: Format, mut stream: SendableRecordBatchStream) -> Result<Response, DataFusionError> {
+pub(crate) async fn respond(
+    format: Format,
+    mut stream: SendableRecordBatchStream,
+) -> Result<Response, DataFusionError> {
     let schema = stream.schema();
     let first = stream.next().await.transpose()?;
     let batches = stream::iter(first.map(Ok)).chain(stream);
@@ -72,7 +75,10 @@ pub(crate) async fn respond(format: Format, mut stream: SendableRecordBatchStrea
         }
     };
     let mut response = body.into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
     Ok(response)
 }
 
@@ -126,7 +132,9 @@ fn csv(
 ) -> impl Stream<Item = EncodeResult> + Send + 'static {
     batches.scan(true, |first, batch| {
         let out = batch.and_then(|b| {
-            let mut writer = arrow::csv::WriterBuilder::new().with_header(*first).build(Vec::new());
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(*first)
+                .build(Vec::new());
             writer.write(&b)?;
             *first = false;
             Ok(Bytes::from(writer.into_inner()))

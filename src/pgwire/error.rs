@@ -20,7 +20,9 @@ use crate::query::QueryError;
 pub(crate) fn sqlstate(kind: ErrorKind) -> &'static str {
     use ErrorKind as K;
     match kind {
-        K::InvalidRequest | K::UnsupportedMedia | K::LineProtocolSyntax | K::PartialWrite => "22023",
+        K::InvalidRequest | K::UnsupportedMedia | K::LineProtocolSyntax | K::PartialWrite => {
+            "22023"
+        }
         K::SchemaConflict | K::TypeMismatch => "42804",
         K::LimitExceeded | K::PayloadTooLarge => "54000",
         K::QuerySyntax => "42601",
@@ -69,8 +71,12 @@ fn log(kind: ErrorKind, message: &str) {
     }
 }
 
-fn info(kind: ErrorKind, message: String) -> ErrorInfo {
-    ErrorInfo::new(severity(kind).to_owned(), sqlstate(kind).to_owned(), message)
+fn response_info(kind: ErrorKind, message: String) -> ErrorInfo {
+    ErrorInfo::new(
+        severity(kind).to_owned(),
+        sqlstate(kind).to_owned(),
+        message,
+    )
 }
 
 /// The ErrorResponse for a query error, with the syntax error position when
@@ -79,8 +85,12 @@ pub(crate) fn to_pg_error(e: &QueryError) -> PgWireError {
     let kind = classify_query(e);
     let text = e.to_string();
     log(kind, &text);
-    let mut info = info(kind, client_message(kind, &text));
-    if let QueryError::Sql(SqlError::Syntax { position: Some(position), .. }) = e {
+    let mut info = response_info(kind, client_message(kind, &text));
+    if let QueryError::Sql(SqlError::Syntax {
+        position: Some(position),
+        ..
+    }) = e
+    {
         // Both are 1-based character offsets into the query text.
         info.position = Some(position.to_string());
     }
@@ -97,7 +107,7 @@ pub(crate) fn datafusion_error(e: DataFusionError) -> PgWireError {
 pub(crate) fn kind_error(kind: ErrorKind, message: impl Into<String>) -> PgWireError {
     let message = message.into();
     log(kind, &message);
-    PgWireError::UserError(Box::new(info(kind, message)))
+    PgWireError::UserError(Box::new(response_info(kind, message)))
 }
 
 /// During startup any error must close the connection: with `ERROR` pgwire
@@ -152,7 +162,10 @@ mod tests {
 
     #[test]
     fn syntax_errors_carry_their_position() {
-        let e = QueryError::Sql(SqlError::Syntax { message: "Expected: an expression".into(), position: Some(8) });
+        let e = QueryError::Sql(SqlError::Syntax {
+            message: "Expected: an expression".into(),
+            position: Some(8),
+        });
         let info = error_info(to_pg_error(&e));
         assert_eq!(info.code, "42601");
         assert_eq!(info.severity, "ERROR");
@@ -175,7 +188,9 @@ mod tests {
 
     #[test]
     fn startup_errors_become_fatal() {
-        let info = error_info(fatal(to_pg_error(&QueryError::DatabaseNotFound("nope".into()))));
+        let info = error_info(fatal(to_pg_error(&QueryError::DatabaseNotFound(
+            "nope".into(),
+        ))));
         assert_eq!(info.code, "3D000");
         assert!(info.is_fatal());
     }

@@ -35,7 +35,10 @@ pub struct QueryConfig {
 
 impl Default for QueryConfig {
     fn default() -> Self {
-        Self { memory_limit: 1024 * 1024 * 1024, target_partitions: 0 }
+        Self {
+            memory_limit: 1024 * 1024 * 1024,
+            target_partitions: 0,
+        }
     }
 }
 
@@ -49,7 +52,9 @@ pub struct QueryEngine {
 
 impl fmt::Debug for QueryEngine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueryEngine").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("QueryEngine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,7 +72,13 @@ impl QueryEngine {
             .build_arc()?;
         let store_url = ObjectStoreUrl::parse("sediment://store")?;
         runtime.register_object_store(store_url.as_ref(), store);
-        Ok(Self { catalog, buffer, runtime, store_url, config })
+        Ok(Self {
+            catalog,
+            buffer,
+            runtime,
+            store_url,
+            config,
+        })
     }
 
     /// A session on database `db`.
@@ -84,7 +95,10 @@ impl QueryEngine {
             .with_default_catalog_and_schema(db, "public")
             .with_create_default_catalog_and_schema(false)
             // Small pools otherwise fail sorts that could have spilled.
-            .set_usize("datafusion.execution.sort_spill_reservation_bytes", 1024 * 1024);
+            .set_usize(
+                "datafusion.execution.sort_spill_reservation_bytes",
+                1024 * 1024,
+            );
         if self.config.target_partitions > 0 {
             config = config.with_target_partitions(self.config.target_partitions);
         }
@@ -104,7 +118,10 @@ impl QueryEngine {
         catalog.register_schema("public", Arc::new(public))?;
         catalog.register_schema("system", system_schema(&snapshot)?)?;
         ctx.register_catalog(db, Arc::new(catalog));
-        Ok(QuerySession { ctx, db: db.to_owned() })
+        Ok(QuerySession {
+            ctx,
+            db: db.to_owned(),
+        })
     }
 }
 
@@ -116,7 +133,9 @@ pub struct QuerySession {
 
 impl fmt::Debug for QuerySession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QuerySession").field("db", &self.db).finish_non_exhaustive()
+        f.debug_struct("QuerySession")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
     }
 }
 
@@ -141,7 +160,10 @@ impl QuerySession {
     ///
     /// # Errors
     /// Physical planning failed.
-    pub async fn execute(&self, plan: LogicalPlan) -> Result<SendableRecordBatchStream, QueryError> {
+    pub async fn execute(
+        &self,
+        plan: LogicalPlan,
+    ) -> Result<SendableRecordBatchStream, QueryError> {
         let frame = self.ctx.execute_logical_plan(plan).await?;
         Ok(frame.execute_stream().await?)
     }
@@ -160,7 +182,10 @@ struct PublicSchema {
 impl SchemaProvider for PublicSchema {
     fn table_names(&self) -> Vec<String> {
         let snapshot = self.catalog.snapshot();
-        snapshot.database(&self.db).map(|d| d.tables.keys().cloned().collect()).unwrap_or_default()
+        snapshot
+            .database(&self.db)
+            .map(|d| d.tables.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
@@ -169,9 +194,15 @@ impl SchemaProvider for PublicSchema {
         let buffered = self.buffer.table_snapshot(&self.db, name)?;
         let snapshot = self.catalog.snapshot();
         let Some(table) = snapshot.table(&self.db, name) else {
-            return Err(DataFusionError::External(Box::new(QueryError::UnknownTable(name.to_owned()))));
+            return Err(DataFusionError::External(Box::new(
+                QueryError::UnknownTable(name.to_owned()),
+            )));
         };
-        Ok(Some(Arc::new(SedimentTable::try_new(table, buffered, self.store_url.clone())?)))
+        Ok(Some(Arc::new(SedimentTable::try_new(
+            table,
+            buffered,
+            self.store_url.clone(),
+        )?)))
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -11,7 +11,7 @@ use object_store::path::Path;
 pub(crate) const WAL_DIR: &str = "wal";
 
 pub(crate) fn parquet_file(db: &str, table: &str, partition: &str, file_id: &str) -> Path {
-    Path::from_iter([ "data", db, table, partition, &format!("{file_id}.parquet")])
+    Path::from_iter(["data", db, table, partition, &format!("{file_id}.parquet")])
 }
 
 pub(crate) fn wal_file_name(seq: u64) -> String {
@@ -33,7 +33,10 @@ mod tests {
 
     #[test]
     fn keys_are_as_documented_and_escape_odd_names() {
-        assert_eq!(parquet_file("db", "cpu", "2024-01-01", "f").as_ref(), "data/db/cpu/2024-01-01/f.parquet");
+        assert_eq!(
+            parquet_file("db", "cpu", "2024-01-01", "f").as_ref(),
+            "data/db/cpu/2024-01-01/f.parquet"
+        );
         // A '/' in a name must not create another directory level.
         assert_eq!(parquet_file("d/b", "c", "p", "f").parts().count(), 5);
         assert_eq!(wal_file(7).as_ref(), "wal/00000000000000000007.wal");

@@ -9,7 +9,13 @@ use crate::server::{TestServer, parquet_files, wal_files};
 
 /// Writes single points with increasing values from `writers` tasks until told to stop;
 /// returns every value whose write was acknowledged.
-async fn write_until_stopped(http: String, db: &str, writers: usize, start: u64, stop: Arc<AtomicBool>) -> BTreeSet<u64> {
+async fn write_until_stopped(
+    http: String,
+    db: &str,
+    writers: usize,
+    start: u64,
+    stop: Arc<AtomicBool>,
+) -> BTreeSet<u64> {
     let mut tasks = Vec::new();
     for w in 0..writers as u64 {
         let (http, db, stop) = (http.clone(), db.to_owned(), Arc::clone(&stop));
@@ -19,7 +25,12 @@ async fn write_until_stopped(http: String, db: &str, writers: usize, start: u64,
             let mut i = start + w;
             while !stop.load(Ordering::Relaxed) {
                 let body = format!("seq,writer=w{w} v={i}i {i}");
-                match client.post(format!("{http}/write?db={db}")).body(body).send().await {
+                match client
+                    .post(format!("{http}/write?db={db}"))
+                    .body(body)
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status() == 204 => acked.push(i),
                     _ => break,
                 }
@@ -36,7 +47,12 @@ async fn write_until_stopped(http: String, db: &str, writers: usize, start: u64,
 }
 
 async fn stored_values(server: &TestServer, db: &str) -> BTreeSet<u64> {
-    server.sql(db, "SELECT v FROM seq").await.iter().map(|r| r["v"].as_u64().expect("v")).collect()
+    server
+        .sql(db, "SELECT v FROM seq")
+        .await
+        .iter()
+        .map(|r| r["v"].as_u64().expect("v"))
+        .collect()
 }
 
 #[tokio::test]
@@ -46,7 +62,13 @@ async fn every_acknowledged_write_survives_kill_9_at_several_points() {
     let mut acked = BTreeSet::new();
     for round in 0..4u64 {
         let stop = Arc::new(AtomicBool::new(false));
-        let writer = tokio::spawn(write_until_stopped(server.http.clone(), "k", 4, round * 1_000_000, Arc::clone(&stop)));
+        let writer = tokio::spawn(write_until_stopped(
+            server.http.clone(),
+            "k",
+            4,
+            round * 1_000_000,
+            Arc::clone(&stop),
+        ));
         tokio::time::sleep(std::time::Duration::from_millis(150 + 100 * round)).await;
         server.kill9();
         stop.store(true, Ordering::Relaxed);
@@ -56,7 +78,10 @@ async fn every_acknowledged_write_survives_kill_9_at_several_points() {
         server.start_again().await;
         let stored = stored_values(&server, "k").await;
         let missing: Vec<_> = acked.difference(&stored).take(10).collect();
-        assert!(missing.is_empty(), "round {round}: acknowledged but lost: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "round {round}: acknowledged but lost: {missing:?}"
+        );
     }
 }
 
@@ -75,31 +100,62 @@ async fn persisted_data_is_read_back_from_parquet_and_readable_by_another_reader
     assert_eq!(files.len(), 2, "{files:?}");
     let mut rows = 0;
     for file in &files {
-        assert!(file.parent().and_then(|p| p.file_name()).is_some_and(|d| d == "2024-01-01" || d == "2024-01-02"), "{file:?}");
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).expect("open"))
-            .expect("another Parquet reader opens it");
+        assert!(
+            file.parent()
+                .and_then(|p| p.file_name())
+                .is_some_and(|d| d == "2024-01-01" || d == "2024-01-02"),
+            "{file:?}"
+        );
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(file).expect("open"),
+        )
+        .expect("another Parquet reader opens it");
         let meta = reader.metadata().clone();
-        assert!(meta.row_group(0).column(0).statistics().is_some(), "row-group statistics");
-        rows += reader.build().expect("reader").map(|b| b.expect("batch").num_rows()).sum::<usize>();
+        assert!(
+            meta.row_group(0).column(0).statistics().is_some(),
+            "row-group statistics"
+        );
+        rows += reader
+            .build()
+            .expect("reader")
+            .map(|b| b.expect("batch").num_rows())
+            .sum::<usize>();
     }
     assert_eq!(rows, 3);
     // With the WAL gone, a restart can only answer from Parquet.
     server.restart().await;
-    let got = server.sql("p", "SELECT host, usage FROM cpu ORDER BY time, host").await;
-    assert_eq!(got, vec![
-        serde_json::json!({"host": "a", "usage": 1.0}),
-        serde_json::json!({"host": "b", "usage": 2.0}),
-        serde_json::json!({"host": "a", "usage": 3.0}),
-    ]);
+    let got = server
+        .sql("p", "SELECT host, usage FROM cpu ORDER BY time, host")
+        .await;
+    assert_eq!(
+        got,
+        vec![
+            serde_json::json!({"host": "a", "usage": 1.0}),
+            serde_json::json!({"host": "b", "usage": 2.0}),
+            serde_json::json!({"host": "a", "usage": 3.0}),
+        ]
+    );
 }
 
 #[tokio::test]
 async fn a_graceful_shutdown_persists_everything_and_leaves_no_wal() {
     let (mut server, data) = TestServer::spawn().await;
-    server.write_ok("g", "mem,host=a used=10i 1704067200\nmem,host=a used=11i 1704067210").await;
-    assert!(!wal_files(data.path()).is_empty(), "acknowledged writes are in the WAL");
+    server
+        .write_ok(
+            "g",
+            "mem,host=a used=10i 1704067200\nmem,host=a used=11i 1704067210",
+        )
+        .await;
+    assert!(
+        !wal_files(data.path()).is_empty(),
+        "acknowledged writes are in the WAL"
+    );
     assert!(server.terminate(), "clean exit on SIGTERM");
-    assert!(wal_files(data.path()).is_empty(), "nothing left to replay: {:?}", wal_files(data.path()));
+    assert!(
+        wal_files(data.path()).is_empty(),
+        "nothing left to replay: {:?}",
+        wal_files(data.path())
+    );
     assert_eq!(parquet_files(data.path()).len(), 1);
     server.start_again().await;
     assert_eq!(server.count("g", "mem").await, 2);
@@ -108,15 +164,23 @@ async fn a_graceful_shutdown_persists_everything_and_leaves_no_wal() {
 #[tokio::test]
 async fn the_later_write_wins_field_by_field_across_buffer_and_files() {
     let (mut server, _data) = TestServer::spawn_args(&["--persist-interval", "100ms"]).await;
-    server.write_ok("d", "cpu,host=a a=1,b=2 1704067200\ncpu,host=b a=7 1704067200").await;
+    server
+        .write_ok(
+            "d",
+            "cpu,host=a a=1,b=2 1704067200\ncpu,host=b a=7 1704067200",
+        )
+        .await;
     server.wait_for_files("d", "cpu", 1).await;
     // Same series and time, now in the buffer: `a` changes, `b` keeps its value.
     server.write_ok("d", "cpu,host=a a=5 1704067200").await;
     let check = |rows: Vec<serde_json::Value>| {
-        assert_eq!(rows, vec![
-            serde_json::json!({"host": "a", "a": 5.0, "b": 2.0}),
-            serde_json::json!({"host": "b", "a": 7.0}),
-        ]);
+        assert_eq!(
+            rows,
+            vec![
+                serde_json::json!({"host": "a", "a": 5.0, "b": 2.0}),
+                serde_json::json!({"host": "b", "a": 7.0}),
+            ]
+        );
     };
     let q = "SELECT host, a, b FROM cpu ORDER BY host";
     check(server.sql("d", q).await);
@@ -127,8 +191,15 @@ async fn the_later_write_wins_field_by_field_across_buffer_and_files() {
     server.restart().await;
     check(server.sql("d", q).await);
     // And duplicates inside one request.
-    server.write_ok("d", "cpu,host=c a=1 1704067300\ncpu,host=c b=4 1704067300\ncpu,host=c a=9 1704067300").await;
-    let rows = server.sql("d", "SELECT a, b FROM cpu WHERE host = 'c'").await;
+    server
+        .write_ok(
+            "d",
+            "cpu,host=c a=1 1704067300\ncpu,host=c b=4 1704067300\ncpu,host=c a=9 1704067300",
+        )
+        .await;
+    let rows = server
+        .sql("d", "SELECT a, b FROM cpu WHERE host = 'c'")
+        .await;
     assert_eq!(rows, vec![serde_json::json!({"a": 9.0, "b": 4.0})]);
 }
 
@@ -144,15 +215,29 @@ async fn a_corrupt_wal_file_stops_the_start_unless_explicitly_skipped() {
     bytes[last] ^= 0x01;
     std::fs::write(&wal[0], bytes).expect("corrupt wal");
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_sediment"))
-        .args(["serve", "--http-bind", "127.0.0.1:0", "--pg-bind", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--http-bind",
+            "127.0.0.1:0",
+            "--pg-bind",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data.path())
         .output()
         .expect("runs");
     assert!(!status.status.success());
     let stderr = String::from_utf8_lossy(&status.stderr);
     let name = wal[0].file_name().and_then(|n| n.to_str()).expect("name");
-    assert!(stderr.contains(name) && stderr.contains("corrupt"), "{stderr}");
-    let mut skipping = TestServer::start(crate::server::Store::Dir(data.path().to_path_buf()), &["--wal-ignore-corrupt"]).await;
+    assert!(
+        stderr.contains(name) && stderr.contains("corrupt"),
+        "{stderr}"
+    );
+    let mut skipping = TestServer::start(
+        crate::server::Store::Dir(data.path().to_path_buf()),
+        &["--wal-ignore-corrupt"],
+    )
+    .await;
     let rows = skipping.sql("c", "SELECT count(*) AS n FROM cpu").await;
     assert_eq!(rows[0]["n"], 0);
     skipping.kill9();

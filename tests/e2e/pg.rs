@@ -10,19 +10,35 @@ async fn simple_and_extended_queries_return_typed_rows() {
     server.write_ok("demo", DATA).await;
     let client = server.pg("demo").await;
 
-    let rows = client.query("SELECT host, region, usage, n, time FROM cpu ORDER BY host", &[]).await.expect("extended query");
+    let rows = client
+        .query(
+            "SELECT host, region, usage, n, time FROM cpu ORDER BY host",
+            &[],
+        )
+        .await
+        .expect("extended query");
     assert_eq!(rows.len(), 2);
-    let types: Vec<_> = rows[0].columns().iter().map(|c| c.type_().name().to_owned()).collect();
+    let types: Vec<_> = rows[0]
+        .columns()
+        .iter()
+        .map(|c| c.type_().name().to_owned())
+        .collect();
     assert_eq!(types, ["text", "text", "float8", "int8", "timestamp"]);
     assert_eq!(rows[0].get::<_, &str>("host"), "a");
     assert_eq!(rows[0].get::<_, f64>("usage"), 1.5);
     assert_eq!(rows[1].get::<_, i64>("n"), 4);
 
-    let rows = client.query("SELECT usage FROM cpu WHERE host = $1", &[&"b"]).await.expect("bound parameter");
+    let rows = client
+        .query("SELECT usage FROM cpu WHERE host = $1", &[&"b"])
+        .await
+        .expect("bound parameter");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].get::<_, f64>(0), 2.5);
 
-    let messages = client.simple_query("SELECT count(*) FROM cpu").await.expect("simple query");
+    let messages = client
+        .simple_query("SELECT count(*) FROM cpu")
+        .await
+        .expect("simple query");
     let row = messages
         .iter()
         .find_map(|m| match m {
@@ -53,22 +69,46 @@ async fn errors_carry_sqlstates_and_the_connection_stays_usable() {
         let e = client.simple_query(q).await.expect_err(q);
         assert_eq!(e.code().map(|c| c.code()), Some(code), "{q} (simple): {e}");
     }
-    let rows = client.query("SELECT count(*) FROM cpu", &[]).await.expect("still usable");
+    let rows = client
+        .query("SELECT count(*) FROM cpu", &[])
+        .await
+        .expect("still usable");
     assert_eq!(rows[0].get::<_, i64>(0), 2);
 }
 
 #[tokio::test]
 async fn psql_shows_the_row() {
     let (server, _data) = TestServer::spawn().await;
-    server.write_ok("demo", "cpu,host=a,region=eu usage=1.5,n=3i 1704067200").await;
+    server
+        .write_ok("demo", "cpu,host=a,region=eu usage=1.5,n=3i 1704067200")
+        .await;
     let out = std::process::Command::new("psql")
-        .args(["-h", "127.0.0.1", "-p", &server.pg_port.to_string(), "-d", "demo", "-U", "anyone", "-X", "-A", "-c"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.pg_port.to_string(),
+            "-d",
+            "demo",
+            "-U",
+            "anyone",
+            "-X",
+            "-A",
+            "-c",
+        ])
         .arg("SELECT host, region, usage, n, time FROM cpu")
         .env_remove("PGPASSWORD")
         .output()
         .expect("psql runs (apt-get install postgresql-client)");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("host|region|usage|n|time"), "{stdout}");
-    assert!(stdout.contains("a|eu|1.5|3|2024-01-01 00:00:00"), "{stdout}");
+    assert!(
+        stdout.contains("a|eu|1.5|3|2024-01-01 00:00:00"),
+        "{stdout}"
+    );
 }
