@@ -119,7 +119,7 @@ impl Ingester {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
         let (points, mut rejected) = lp::parse_body(body, precision, now);
         let mut validated = validate::validate(&self.catalog.snapshot(), db, points);
-        if !accept_partial && !(rejected.is_empty() && validated.rejected.is_empty()) {
+        if !accept_partial && (!rejected.is_empty() || !validated.rejected.is_empty()) {
             rejected.extend(validated.rejected);
             return Ok(WriteOutcome {
                 accepted: 0,

@@ -112,7 +112,7 @@ impl CatalogStore {
             }
             Err(e) => return Err(e.into()),
         }
-        if next.seq.0 % CHECKPOINT_EVERY == 0 {
+        if next.seq.0.is_multiple_of(CHECKPOINT_EVERY) {
             self.write_checkpoint(next).await;
         }
         Ok(Commit::Won)

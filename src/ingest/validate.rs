@@ -51,15 +51,12 @@ pub fn validate<'a>(
     for numbered in points {
         let point = &numbered.point;
         let table = database.and_then(|d| d.tables.get(&point.measurement));
-        if table.is_none() && !new_tables.contains(&point.measurement) {
-            if let Err(e) = validate_name(&point.measurement) {
-                out.rejected.push(RejectedLine::new(
-                    numbered.line_number,
-                    numbered.line,
-                    e.to_string(),
-                ));
-                continue;
-            }
+        if table.is_none()
+            && !new_tables.contains(&point.measurement)
+            && let Err(e) = validate_name(&point.measurement)
+        {
+            out.rejected.push(RejectedLine::new(numbered.line_number, numbered.line, e.to_string()));
+            continue;
         }
         let added = new_columns
             .get(&point.measurement)

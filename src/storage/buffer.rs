@@ -404,7 +404,7 @@ mod tests {
             .collect();
         assert_eq!(names, ["host", "a", "b", "c", "time"]);
         assert_eq!(batch.num_rows(), 3, "host=a at 10 merged");
-        let formatted = arrow::util::pretty::pretty_format_batches(&[batch.clone()])
+        let formatted = arrow::util::pretty::pretty_format_batches(std::slice::from_ref(batch))
             .expect("formats")
             .to_string();
         assert!(

@@ -110,7 +110,7 @@ async fn persisted_data_is_read_back_from_parquet_and_readable_by_another_reader
             std::fs::File::open(file).expect("open"),
         )
         .expect("another Parquet reader opens it");
-        let meta = reader.metadata().clone();
+        let meta = std::sync::Arc::clone(reader.metadata());
         assert!(
             meta.row_group(0).column(0).statistics().is_some(),
             "row-group statistics"

@@ -98,10 +98,10 @@ impl TestServer {
         let mut child = cmd.spawn().expect("sediment binary starts");
         let mut wait = deadline("the server's address file", 60);
         let addrs: Value = loop {
-            if let Ok(text) = std::fs::read_to_string(&self.addr_file) {
-                if let Ok(v) = serde_json::from_str(&text) {
-                    break v;
-                }
+            if let Ok(text) = std::fs::read_to_string(&self.addr_file)
+                && let Ok(v) = serde_json::from_str(&text)
+            {
+                break v;
             }
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("sediment exited during start: {status}");
