@@ -27,6 +27,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::ingest::lp::{Point, Precision, parse_body, write_line};
 use crate::storage::paths;
@@ -382,20 +383,20 @@ async fn commit_loop(
         let (ops, waiters): (Vec<WalOp>, Vec<_>) =
             batch.into_iter().map(|p| (p.op, p.done)).unzip();
         let span = tracing::debug_span!("wal_commit", seq, ops = ops.len());
-        let result = {
-            let _enter = span.enter();
-            write_file(&location, seq, encode(&ops)).await
-        };
+        let result = write_file(&location, seq, encode(&ops)).instrument(span).await;
+        // A failed commit still uses up its number: an S3 PUT that reported an
+        // error may have landed, and create-only writes would refuse the number forever.
+        let this_seq = seq;
+        seq += 1;
         match result {
             Ok(()) => {
-                on_durable(seq, &ops);
+                on_durable(this_seq, &ops);
                 for done in waiters.into_iter().flatten() {
-                    let _ = done.send(Ok(seq));
+                    let _ = done.send(Ok(this_seq));
                 }
-                seq += 1;
             }
             Err(e) => {
-                tracing::warn!(seq, error = %e, "WAL commit failed; its writes are refused");
+                tracing::warn!(seq = this_seq, error = %e, "WAL commit failed; its writes are refused");
                 let e = Arc::new(e);
                 for done in waiters.into_iter().flatten() {
                     let _ = done.send(Err(Arc::clone(&e)));
