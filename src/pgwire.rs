@@ -19,7 +19,9 @@
 //! batch error ends the statement with an ErrorResponse carrying the classified
 //! SQLSTATE, leaving the connection usable.
 
+mod copy;
 mod error;
+mod settings;
 
 use std::collections::HashMap;
 use std::fmt::{self, Debug};
@@ -37,7 +39,7 @@ use ::pgwire::api::auth::{
 use ::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use ::pgwire::api::portal::{Format, Portal};
 use ::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use ::pgwire::api::results::{FieldInfo, QueryResponse, Response};
+use ::pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag};
 use ::pgwire::api::stmt::QueryParser;
 use ::pgwire::api::store::PortalStore;
 use ::pgwire::api::{
@@ -47,25 +49,29 @@ use ::pgwire::api::{
 };
 use ::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use ::pgwire::messages::data::DataRow;
+use ::pgwire::messages::startup::ParameterStatus;
 use ::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use ::pgwire::types::format::FormatOptions;
 use arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
 use arrow_pg::encode_recordbatch;
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ParamValues;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream};
-use futures::{FutureExt, Sink, Stream, StreamExt};
+use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::error::ErrorKind;
+use crate::pgwire::settings::{Language, Settings};
+use crate::query::engine::{Planned, SessionCommand};
 use crate::query::{QueryEngine, QueryError, QuerySession};
 
 /// How long to wait after a failed `accept` (usually EMFILE) before trying again.
@@ -181,7 +187,7 @@ impl StartupHandler for TrustStartup {
             .get(METADATA_DATABASE)
             .cloned()
             .unwrap_or_else(|| user.clone());
-        let session = match self.engine.session(&db) {
+        let session = match self.engine.postgres_session(&db) {
             Ok(session) => session,
             Err(QueryError::DatabaseNotFound(_)) => {
                 return Err(error::fatal(error::kind_error(
@@ -195,6 +201,8 @@ impl StartupHandler for TrustStartup {
             .metadata_mut()
             .insert(METADATA_DATABASE.to_owned(), db.clone());
         client.session_extensions().insert(session);
+        let settings = Settings::new(client.metadata());
+        client.session_extensions().insert(settings);
 
         let (pid, key) = self.pids.generate(&*client);
         client.set_pid_and_secret_key(pid, key.clone());
@@ -256,6 +264,18 @@ fn session_of<C: ClientInfo>(client: &C) -> PgWireResult<Arc<QuerySession>> {
             error::kind_error(
                 ErrorKind::Protocol,
                 "no database session: startup did not complete",
+            )
+        })
+}
+
+fn settings_of<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Settings>> {
+    client
+        .session_extensions()
+        .get::<Settings>()
+        .ok_or_else(|| {
+            error::kind_error(
+                ErrorKind::Protocol,
+                "no session settings: startup did not complete",
             )
         })
 }
@@ -412,25 +432,29 @@ impl SimpleQueryHandler for Queries {
         let cancel = cancel_handle(client);
         // Planning every statement first means a later statement's planning error
         // runs none of them; for read-only statements that only changes which error wins.
-        let plans = session
-            .plan_sql(query)
-            .await
-            .map_err(|e| error::to_pg_error(&e))?;
+        let plans = plan_text(client, &session, query).await?;
         if plans.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
         let mut responses = Vec::with_capacity(plans.len());
         for plan in plans {
-            match query_response(
-                &session,
-                plan,
-                &Format::UnifiedText,
-                Arc::clone(&options),
-                cancel.clone(),
-            )
-            .await
-            {
-                Ok(response) => responses.push(Response::Query(response)),
+            let response = match plan {
+                Planned::Query(plan) => query_response(
+                    &session,
+                    plan,
+                    &Format::UnifiedText,
+                    Arc::clone(&options),
+                    cancel.clone(),
+                )
+                .await
+                .map(Response::Query),
+                Planned::Copy { plan, format } => copy_response(&session, plan, format).await,
+                Planned::Session(command) => {
+                    session_response(client, command, &Format::UnifiedText).await
+                }
+            };
+            match response {
+                Ok(response) => responses.push(response),
                 Err(e) if responses.is_empty() => return Err(e),
                 Err(e) => {
                     // Earlier statements still answer; Postgres skips the rest after an error.
@@ -472,10 +496,15 @@ impl ExtendedQueryHandler for Queries {
         let stmt = &portal.statement.statement;
         // Planned again because a plan pins the buffer and file list of its planning
         // time: reusing the Parse-time plan would miss writes acknowledged since.
-        let Some(plan) = plan_one(&session, &stmt.sql).await? else {
-            return Ok(Response::EmptyQuery);
+        let plan = match plan_one(client, &session, &stmt.sql).await? {
+            None => return Ok(Response::EmptyQuery),
+            Some(Planned::Query(plan)) => plan,
+            Some(Planned::Session(command)) => {
+                return session_response(client, command, &portal.result_column_format).await;
+            }
+            Some(Planned::Copy { .. }) => return Err(copy_needs_simple_protocol()),
         };
-        if !same_row_type(&plan, &stmt.plan) {
+        if !same_row_type(plan.schema().as_arrow(), &stmt.schema) {
             // Postgres' answer when a table change alters a prepared statement's rows.
             return Err(error::kind_error(
                 ErrorKind::Unsupported,
@@ -506,8 +535,8 @@ impl ExtendedQueryHandler for Queries {
 #[derive(Debug, Clone)]
 pub(crate) struct PreparedPlan {
     sql: String,
-    /// The Parse-time plan: what Describe reports. Never executed.
-    plan: LogicalPlan,
+    /// The Parse-time result columns: what Describe reports.
+    schema: SchemaRef,
     /// DataFusion's type for `$n` at index n-1; `None` where it could not tell.
     inferred: Vec<Option<DataType>>,
     /// The types announced in ParameterDescription and used to decode Bind values.
@@ -533,10 +562,15 @@ impl QueryParser for PlanParser {
         tracing::debug!(sql = %sql, "pg parse");
         let session = session_of(client)?;
         // None: only comments. pgwire stores an empty statement that answers EmptyQuery.
-        let Some(plan) = plan_one(&session, sql).await? else {
-            return Ok(None);
+        let (schema, mut inferred) = match plan_one(client, &session, sql).await? {
+            None => return Ok(None),
+            Some(Planned::Query(plan)) => (
+                Arc::new(plan.schema().as_arrow().clone()),
+                placeholder_types(&plan)?,
+            ),
+            Some(Planned::Session(command)) => (command_schema(&command), Vec::new()),
+            Some(Planned::Copy { .. }) => return Err(copy_needs_simple_protocol()),
         };
-        let mut inferred = placeholder_types(&plan)?;
         // A client may declare more parameters than the text uses; Postgres accepts that.
         let count = inferred.len().max(types.len());
         inferred.resize(count, None);
@@ -559,7 +593,7 @@ impl QueryParser for PlanParser {
             .collect::<PgWireResult<Vec<_>>>()?;
         Ok(Some(PreparedPlan {
             sql: sql.to_owned(),
-            plan,
+            schema,
             inferred,
             wire_types,
         }))
@@ -575,7 +609,7 @@ impl QueryParser for PlanParser {
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         arrow_schema_to_pg_fields(
-            stmt.plan.schema().as_arrow(),
+            &stmt.schema,
             column_format.unwrap_or(&Format::UnifiedText),
             None,
         )
@@ -583,11 +617,12 @@ impl QueryParser for PlanParser {
 }
 
 /// The plan of a text that must hold at most one statement.
-async fn plan_one(session: &QuerySession, sql: &str) -> PgWireResult<Option<LogicalPlan>> {
-    let mut plans = session
-        .plan_sql(sql)
-        .await
-        .map_err(|e| error::to_pg_error(&e))?;
+async fn plan_one<C: ClientInfo>(
+    client: &C,
+    session: &QuerySession,
+    sql: &str,
+) -> PgWireResult<Option<Planned>> {
+    let mut plans = plan_text(client, session, sql).await?;
     if plans.len() > 1 {
         return Err(error::kind_error(
             ErrorKind::QuerySyntax,
@@ -599,11 +634,8 @@ async fn plan_one(session: &QuerySession, sql: &str) -> PgWireResult<Option<Logi
 
 /// Whether two plans of one text still produce the same column types (a
 /// `SELECT *` grows when a write adds a column).
-fn same_row_type(fresh: &LogicalPlan, parsed: &LogicalPlan) -> bool {
-    let (fresh, parsed) = (
-        fresh.schema().as_arrow().fields(),
-        parsed.schema().as_arrow().fields(),
-    );
+fn same_row_type(fresh: &Schema, parsed: &Schema) -> bool {
+    let (fresh, parsed) = (fresh.fields(), parsed.fields());
     fresh.len() == parsed.len()
         && fresh
             .iter()
@@ -687,4 +719,147 @@ fn bind(portal: &Portal<PreparedPlan>, plan: LogicalPlan) -> PgWireResult<Logica
     }
     plan.replace_params_with_values(&values)
         .map_err(error::datafusion_error)
+}
+
+/// Plans `text` in the session's language. In InfluxQL mode only the session
+/// statements that switch back are SQL; everything else waits for the InfluxQL
+/// front end.
+async fn plan_text<C: ClientInfo>(
+    client: &C,
+    session: &QuerySession,
+    text: &str,
+) -> PgWireResult<Vec<Planned>> {
+    let planned = session.plan_sql(text).await;
+    if settings_of(client)?.language() == Language::InfluxQl {
+        return match planned {
+            Ok(plans) if plans.iter().all(|p| matches!(p, Planned::Session(_))) => Ok(plans),
+            _ => Err(error::kind_error(
+                ErrorKind::Unsupported,
+                "InfluxQL over the Postgres wire protocol is not supported yet; SET sediment.query_language = 'sql' to return to SQL",
+            )),
+        };
+    }
+    planned.map_err(|e| error::to_pg_error(&e))
+}
+
+fn copy_needs_simple_protocol() -> PgWireError {
+    error::kind_error(
+        ErrorKind::Unsupported,
+        "COPY TO STDOUT is supported in the simple query protocol only",
+    )
+}
+
+/// The columns a session command answers with: `SHOW` gives rows, the rest none.
+fn command_schema(command: &SessionCommand) -> SchemaRef {
+    let fields = match command {
+        SessionCommand::Show { name } if name == "all" => {
+            vec![
+                Field::new("name", DataType::Utf8, false),
+                Field::new("setting", DataType::Utf8, false),
+            ]
+        }
+        SessionCommand::Show { name } => vec![Field::new(name, DataType::Utf8, false)],
+        _ => vec![],
+    };
+    Arc::new(Schema::new(fields))
+}
+
+/// Answers a session command as Postgres does, sending ParameterStatus where it would.
+async fn session_response<C>(
+    client: &mut C,
+    command: SessionCommand,
+    format: &Format,
+) -> PgWireResult<Response>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let settings = settings_of(client)?;
+    let schema = command_schema(&command);
+    let (reports, response) = match command {
+        SessionCommand::Set { name, value } => (
+            settings.set(&name, &value)?.into_iter().collect(),
+            Response::Execution(Tag::new("SET")),
+        ),
+        SessionCommand::Reset { name } => (
+            settings.reset(name.as_deref()),
+            Response::Execution(Tag::new("RESET")),
+        ),
+        SessionCommand::Show { name } => {
+            let rows: Vec<Vec<String>> = if name == "all" {
+                settings
+                    .all()
+                    .into_iter()
+                    .map(|(n, v)| vec![n, v])
+                    .collect()
+            } else {
+                let value = settings.get(&name).ok_or_else(|| {
+                    error::kind_error(
+                        ErrorKind::InvalidRequest,
+                        format!("unrecognized configuration parameter \"{name}\""),
+                    )
+                })?;
+                vec![vec![value]]
+            };
+            (
+                Vec::new(),
+                Response::Query(text_response(schema, rows, format)?),
+            )
+        }
+        SessionCommand::NoOp { tag: tag @ "BEGIN" } => {
+            (Vec::new(), Response::TransactionStart(Tag::new(tag)))
+        }
+        SessionCommand::NoOp {
+            tag: tag @ ("COMMIT" | "ROLLBACK"),
+        } => (Vec::new(), Response::TransactionEnd(Tag::new(tag))),
+        SessionCommand::NoOp { tag } => (Vec::new(), Response::Execution(Tag::new(tag))),
+    };
+    for (name, value) in reports {
+        client
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                name.to_owned(),
+                value,
+            )))
+            .await?;
+    }
+    Ok(response)
+}
+
+/// A result of text columns, for answers the frontend computes itself.
+fn text_response(
+    schema: SchemaRef,
+    rows: Vec<Vec<String>>,
+    format: &Format,
+) -> PgWireResult<QueryResponse> {
+    let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, None)?);
+    let columns = (0..schema.fields().len())
+        .map(|i| {
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r[i].as_str()),
+            )) as _
+        })
+        .collect();
+    let batch =
+        RecordBatch::try_new(schema, columns).map_err(|e| error::datafusion_error(e.into()))?;
+    let rows: Vec<_> = encode_recordbatch(Arc::clone(&fields), batch).collect();
+    Ok(QueryResponse::new(fields, stream::iter(rows)))
+}
+
+/// `COPY (query) TO STDOUT`: the query's rows as CopyData, streamed.
+async fn copy_response(
+    session: &QuerySession,
+    plan: LogicalPlan,
+    format: sediment_sql::CopyFormat,
+) -> PgWireResult<Response> {
+    let columns = plan.schema().fields().len();
+    let batches = session
+        .execute(plan)
+        .await
+        .map_err(|e| error::to_pg_error(&e))?;
+    Ok(Response::CopyOut(CopyResponse::new(
+        0,
+        columns,
+        copy::copy_rows(batches, format),
+    )))
 }

@@ -12,55 +12,100 @@
 //! misses `EXPLAIN ANALYZE COPY ...`; `SQLOptions::verify_plan` walks into EXPLAIN.
 
 mod error;
+mod statement;
+
+use std::sync::LazyLock;
 
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::sql::parser::{DFParser, Statement};
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
 pub use crate::error::{Result, SqlError};
+pub use crate::statement::{CopyFormat, SessionCommand};
+use crate::statement::{Kind, classify};
 
-/// Splits `text` into statements. An empty string or one holding only comments gives none.
-///
-/// # Errors
-/// [`SqlError::Syntax`] with the position of the first error.
-pub fn parse_sql(text: &str) -> Result<Vec<Statement>> {
-    let statements = DFParser::parse_sql_with_dialect(text, &PostgreSqlDialect {})
-        .map_err(|e| error::syntax_error(text, strip_prefix(e.to_string())))?;
-    Ok(statements.into_iter().collect())
+/// Rewrites the catalog queries of known clients (psql, pgcli, DBeaver, Grafana...)
+/// into forms DataFusion plans. Building it tokenizes its rule set, so once.
+static PARSER: LazyLock<PostgresCompatibilityParser> =
+    LazyLock::new(PostgresCompatibilityParser::new);
+
+/// One statement of a query text, ready for its frontend.
+#[derive(Debug)]
+pub enum Planned {
+    /// A read-only query.
+    Query(LogicalPlan),
+    /// `COPY (query) TO STDOUT`: the query's rows in a COPY format.
+    Copy {
+        plan: LogicalPlan,
+        format: CopyFormat,
+    },
+    /// A statement about the session itself, for the frontend to answer.
+    Session(SessionCommand),
 }
 
-/// Plans one parsed statement against `state`'s catalog and checks it is read-only.
+/// Parses `text` into statements with the Postgres dialect.
 ///
 /// # Errors
-/// [`SqlError::Forbidden`] for statements that would write files or change the schema,
-/// [`SqlError::Plan`] for unknown tables, columns, functions and type errors.
-pub async fn plan_statement(state: &SessionState, statement: Statement) -> Result<LogicalPlan> {
-    match &statement {
-        Statement::CreateExternalTable(_) => {
-            return Err(SqlError::Forbidden("CREATE EXTERNAL TABLE".into()));
-        }
-        Statement::CopyTo(_) => return Err(SqlError::Forbidden("COPY".into())),
-        Statement::Statement(_) | Statement::Explain(_) | Statement::Reset(_) => {}
+/// [`SqlError::Syntax`] with the position of the first error; [`SqlError::Forbidden`]
+/// for DataFusion's own file-touching statements (`CREATE EXTERNAL TABLE`).
+pub(crate) fn parse_statements(text: &str) -> Result<Vec<Statement>> {
+    match PARSER.parse(text) {
+        Ok(statements) => Ok(statements),
+        // The rewriting parser loses error locations; DataFusion's parser reports
+        // them, and knows statements Postgres does not, which are refused by name.
+        Err(e) => match DFParser::parse_sql_with_dialect(text, &PostgreSqlDialect {}) {
+            Err(located) => Err(error::syntax_error(text, strip_prefix(located.to_string()))),
+            Ok(statements) => {
+                for statement in statements {
+                    match statement {
+                        DFStatement::CreateExternalTable(_) => {
+                            return Err(SqlError::Forbidden("CREATE EXTERNAL TABLE".into()));
+                        }
+                        DFStatement::CopyTo(_) => return Err(SqlError::Forbidden("COPY".into())),
+                        _ => {}
+                    }
+                }
+                Err(error::syntax_error(text, strip_prefix(e.to_string())))
+            }
+        },
     }
-    let plan = state.statement_to_plan(statement).await?;
+}
+
+/// Parses and plans every statement of `text` against `state`'s catalog.
+/// An empty text, or one holding only comments, gives no statements.
+///
+/// # Errors
+/// [`SqlError::Syntax`]; [`SqlError::Forbidden`] for statements that would write
+/// files or change the schema; [`SqlError::Plan`] for unknown tables, columns,
+/// functions and type errors.
+pub async fn plan_sql(state: &SessionState, text: &str) -> Result<Vec<Planned>> {
+    let mut planned = Vec::new();
+    for statement in parse_statements(text)? {
+        planned.push(match classify(statement)? {
+            Kind::Query(statement) => Planned::Query(plan_query(state, *statement).await?),
+            Kind::Copy { query, format } => Planned::Copy {
+                plan: plan_query(state, *query).await?,
+                format,
+            },
+            Kind::Session(command) => Planned::Session(command),
+        });
+    }
+    Ok(planned)
+}
+
+/// Plans one statement and checks it is read-only.
+async fn plan_query(state: &SessionState, statement: Statement) -> Result<LogicalPlan> {
+    let plan = state
+        .statement_to_plan(DFStatement::Statement(Box::new(statement)))
+        .await?;
     read_only()
         .verify_plan(&plan)
         .map_err(|e| SqlError::Forbidden(forbidden_what(&e.to_string())))?;
     Ok(plan)
-}
-
-/// Parses and plans every statement of `text`.
-///
-/// # Errors
-/// As [`parse_sql`] and [`plan_statement`].
-pub async fn plan_sql(state: &SessionState, text: &str) -> Result<Vec<LogicalPlan>> {
-    let mut plans = Vec::new();
-    for statement in parse_sql(text)? {
-        plans.push(plan_statement(state, statement).await?);
-    }
-    Ok(plans)
 }
 
 fn read_only() -> SQLOptions {
@@ -98,7 +143,7 @@ mod tests {
 
     use super::*;
 
-    async fn plan(text: &str) -> Result<Vec<LogicalPlan>> {
+    async fn plan(text: &str) -> Result<Vec<Planned>> {
         let ctx = SessionContext::new();
         ctx.sql("CREATE TABLE t (a INT)")
             .await
@@ -122,17 +167,69 @@ mod tests {
     async fn statements_that_touch_files_or_schema_are_refused() {
         for text in [
             "COPY t TO '/tmp/x.csv'",
+            "COPY t FROM STDIN",
             "CREATE EXTERNAL TABLE x STORED AS PARQUET LOCATION '/etc/'",
             "CREATE TABLE x AS SELECT 1",
             "DROP TABLE t",
             "INSERT INTO t VALUES (1)",
-            "SET datafusion.execution.batch_size = 1",
             "EXPLAIN ANALYZE COPY (SELECT 1) TO '/tmp/y.csv'",
         ] {
             match plan(text).await {
                 Err(SqlError::Forbidden(_)) => {}
                 other => panic!("{text}: expected Forbidden, got {other:?}"),
             }
+        }
+    }
+
+    #[tokio::test]
+    async fn session_statements_are_classified_not_planned() {
+        let planned = plan("SET application_name = 'x'; SHOW DateStyle; BEGIN READ ONLY; COMMIT; RESET ALL; SET TIME ZONE 'UTC'")
+            .await
+            .expect("plans");
+        let commands: Vec<_> = planned
+            .into_iter()
+            .map(|p| match p {
+                Planned::Session(c) => c,
+                other => panic!("not a session command: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            commands,
+            [
+                SessionCommand::Set {
+                    name: "application_name".into(),
+                    value: "x".into()
+                },
+                SessionCommand::Show {
+                    name: "datestyle".into()
+                },
+                SessionCommand::NoOp { tag: "BEGIN" },
+                SessionCommand::NoOp { tag: "COMMIT" },
+                SessionCommand::Reset { name: None },
+                SessionCommand::Set {
+                    name: "timezone".into(),
+                    value: "UTC".into()
+                },
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn copy_to_stdout_plans_its_query_with_its_format() {
+        let planned = plan(
+            "COPY (SELECT a FROM t) TO STDOUT WITH (FORMAT csv, HEADER true); COPY t TO STDOUT",
+        )
+        .await
+        .expect("plans");
+        match &planned[..] {
+            [
+                Planned::Copy { format: csv, .. },
+                Planned::Copy { format: text, .. },
+            ] => {
+                assert!(csv.csv && csv.header && csv.delimiter == ',');
+                assert!(!text.csv && text.delimiter == '\t' && text.null == "\\N");
+            }
+            other => panic!("unexpected {other:?}"),
         }
     }
 

@@ -16,6 +16,7 @@ use crate::error::{ErrorKind, classify_datafusion, classify_ingest, classify_que
 use crate::http::AppState;
 use crate::http::error::{Api, HttpError};
 use crate::http::format::{self, Format};
+use crate::query::engine::Planned;
 
 type Params = Query<HashMap<String, String>>;
 
@@ -110,6 +111,13 @@ async fn query_sql(
                 "expected exactly one statement in \"q\", found {n}"
             )));
         }
+    };
+    let Planned::Query(plan) = plan else {
+        return Err(invalid(
+            "COPY, SET, SHOW and transaction statements belong to Postgres sessions; \
+             /api/v3/query_sql answers queries"
+                .into(),
+        ));
     };
     let stream = session.execute(plan).await.map_err(query_error)?;
     format::respond(format, stream)

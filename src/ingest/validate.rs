@@ -55,7 +55,11 @@ pub fn validate<'a>(
             && !new_tables.contains(&point.measurement)
             && let Err(e) = validate_name(&point.measurement)
         {
-            out.rejected.push(RejectedLine::new(numbered.line_number, numbered.line, e.to_string()));
+            out.rejected.push(RejectedLine::new(
+                numbered.line_number,
+                numbered.line,
+                e.to_string(),
+            ));
             continue;
         }
         let added = new_columns

@@ -9,17 +9,21 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider, TableProvider};
+use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{ColumnarValue, LogicalPlan, ScalarUDF, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use object_store::ObjectStore;
 use sediment_catalog::Catalog;
+pub use sediment_sql::{CopyFormat, Planned, SessionCommand};
 
 use crate::query::{QueryError, system::system_schema, table::SedimentTable};
 use crate::storage::buffer::WriteBuffer;
@@ -86,6 +90,19 @@ impl QueryEngine {
     /// # Errors
     /// [`QueryError::DatabaseNotFound`] when `db` does not exist.
     pub fn session(&self, db: &str) -> Result<QuerySession, QueryError> {
+        self.build_session(db, false)
+    }
+
+    /// A session on database `db` that also answers the `pg_catalog` tables and
+    /// functions Postgres clients probe. Costs a few milliseconds more to build.
+    ///
+    /// # Errors
+    /// [`QueryError::DatabaseNotFound`] when `db` does not exist.
+    pub fn postgres_session(&self, db: &str) -> Result<QuerySession, QueryError> {
+        self.build_session(db, true)
+    }
+
+    fn build_session(&self, db: &str, postgres: bool) -> Result<QuerySession, QueryError> {
         let snapshot = self.catalog.snapshot();
         if snapshot.database(db).is_none() {
             return Err(QueryError::DatabaseNotFound(db.to_owned()));
@@ -118,6 +135,11 @@ impl QueryEngine {
         catalog.register_schema("public", Arc::new(public))?;
         catalog.register_schema("system", system_schema(&snapshot)?)?;
         ctx.register_catalog(db, Arc::new(catalog));
+        if postgres {
+            datafusion_pg_catalog::pg_catalog::setup_pg_catalog(&ctx, db, EmptyContextProvider)
+                .map_err(|e| QueryError::DataFusion(*e))?;
+        }
+        ctx.register_udf(version_udf());
         Ok(QuerySession {
             ctx,
             db: db.to_owned(),
@@ -152,7 +174,7 @@ impl QuerySession {
     ///
     /// # Errors
     /// Syntax, unknown names, type errors, forbidden statements.
-    pub async fn plan_sql(&self, sql: &str) -> Result<Vec<LogicalPlan>, QueryError> {
+    pub async fn plan_sql(&self, sql: &str) -> Result<Vec<Planned>, QueryError> {
         Ok(sediment_sql::plan_sql(&self.ctx.state(), sql).await?)
     }
 
@@ -167,6 +189,27 @@ impl QuerySession {
         let frame = self.ctx.execute_logical_plan(plan).await?;
         Ok(frame.execute_stream().await?)
     }
+}
+
+/// The text of `version()`: tools match `^PostgreSQL \d+` to pick their dialect.
+pub const VERSION_TEXT: &str = concat!(
+    "PostgreSQL 15.0 (sediment ",
+    env!("CARGO_PKG_VERSION"),
+    ") on x86_64-pc-linux-gnu, a time-series database"
+);
+
+fn version_udf() -> ScalarUDF {
+    create_udf(
+        "version",
+        vec![],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|_| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+                VERSION_TEXT.to_owned(),
+            ))))
+        }),
+    )
 }
 
 /// The `public` schema: tables looked up when a query names them.

@@ -383,7 +383,9 @@ async fn commit_loop(
         let (ops, waiters): (Vec<WalOp>, Vec<_>) =
             batch.into_iter().map(|p| (p.op, p.done)).unzip();
         let span = tracing::debug_span!("wal_commit", seq, ops = ops.len());
-        let result = write_file(&location, seq, encode(&ops)).instrument(span).await;
+        let result = write_file(&location, seq, encode(&ops))
+            .instrument(span)
+            .await;
         // A failed commit still uses up its number: an S3 PUT that reported an
         // error may have landed, and create-only writes would refuse the number forever.
         let this_seq = seq;

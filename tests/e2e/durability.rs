@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::server::{TestServer, parquet_files, wal_files};
 
@@ -15,10 +15,16 @@ async fn write_until_stopped(
     writers: usize,
     start: u64,
     stop: Arc<AtomicBool>,
+    acks: Arc<AtomicUsize>,
 ) -> BTreeSet<u64> {
     let mut tasks = Vec::new();
     for w in 0..writers as u64 {
-        let (http, db, stop) = (http.clone(), db.to_owned(), Arc::clone(&stop));
+        let (http, db, stop, acks) = (
+            http.clone(),
+            db.to_owned(),
+            Arc::clone(&stop),
+            Arc::clone(&acks),
+        );
         tasks.push(tokio::spawn(async move {
             let client = reqwest::Client::new();
             let mut acked = Vec::new();
@@ -31,7 +37,10 @@ async fn write_until_stopped(
                     .send()
                     .await
                 {
-                    Ok(r) if r.status() == 204 => acked.push(i),
+                    Ok(r) if r.status() == 204 => {
+                        acked.push(i);
+                        acks.fetch_add(1, Ordering::Relaxed);
+                    }
                     _ => break,
                 }
                 i += writers as u64;
@@ -62,14 +71,22 @@ async fn every_acknowledged_write_survives_kill_9_at_several_points() {
     let mut acked = BTreeSet::new();
     for round in 0..4u64 {
         let stop = Arc::new(AtomicBool::new(false));
+        let acks = Arc::new(AtomicUsize::new(0));
         let writer = tokio::spawn(write_until_stopped(
             server.http.clone(),
             "k",
             4,
             round * 1_000_000,
             Arc::clone(&stop),
+            Arc::clone(&acks),
         ));
         tokio::time::sleep(std::time::Duration::from_millis(150 + 100 * round)).await;
+        // On a loaded machine the first writes can take longer than the delay.
+        let mut wait = crate::server::deadline("acknowledged writes", 60);
+        while acks.load(Ordering::Relaxed) < 20 {
+            wait();
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         server.kill9();
         stop.store(true, Ordering::Relaxed);
         let this_round = writer.await.expect("writers");
