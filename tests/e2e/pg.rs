@@ -112,3 +112,166 @@ async fn psql_shows_the_row() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn session_statements_are_answered_like_postgres() {
+    let (server, _data) = TestServer::spawn().await;
+    server.write_ok("demo", DATA).await;
+    let client = server.pg("demo").await;
+    let version: String = client
+        .query_one("SELECT version()", &[])
+        .await
+        .expect("version")
+        .get(0);
+    assert!(
+        version.starts_with("PostgreSQL 15.0 (sediment "),
+        "{version}"
+    );
+    let db: String = client
+        .query_one("SELECT current_database()", &[])
+        .await
+        .expect("db")
+        .get(0);
+    assert_eq!(db, "demo");
+
+    client
+        .batch_execute("SET application_name = 'e2e'; SET extra_float_digits = 3")
+        .await
+        .expect("SET");
+    let rows = client
+        .simple_query("SHOW application_name")
+        .await
+        .expect("SHOW");
+    let shown = rows.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+        _ => None,
+    });
+    assert_eq!(shown.as_deref(), Some("e2e"));
+    let row = client
+        .query_one("SHOW extra_float_digits", &[])
+        .await
+        .expect("SHOW over the extended protocol");
+    assert_eq!(row.get::<_, &str>(0), "3");
+    client.batch_execute("RESET ALL").await.expect("RESET");
+    let row = client
+        .query_one("SHOW extra_float_digits", &[])
+        .await
+        .expect("SHOW");
+    assert_eq!(row.get::<_, &str>(0), "1");
+
+    // Transactions are read-only and accepted, in both protocols.
+    let mut client = client;
+    let tx = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .await
+        .expect("BEGIN");
+    let n: i64 = tx
+        .query_one("SELECT count(*) FROM cpu", &[])
+        .await
+        .expect("in tx")
+        .get(0);
+    assert_eq!(n, 2);
+    tx.commit().await.expect("COMMIT");
+    client
+        .batch_execute("BEGIN; SELECT 1; ROLLBACK; DISCARD ALL; UNLISTEN *")
+        .await
+        .expect("no-ops");
+
+    for (q, code) in [
+        ("SET datafusion.execution.batch_size = 1", "42501"),
+        ("SET server_version = '99'", "42501"),
+        ("SHOW no_such_setting", "22023"),
+    ] {
+        let e = client.batch_execute(q).await.expect_err(q);
+        assert_eq!(e.code().map(|c| c.code()), Some(code), "{q}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn influxql_mode_is_refused_until_the_influxql_front_end_lands() {
+    let (server, _data) = TestServer::spawn().await;
+    server.write_ok("demo", DATA).await;
+    let client = server.pg("demo").await;
+    client
+        .batch_execute("SET sediment.query_language = 'influxql'")
+        .await
+        .expect("switch");
+    let e = client
+        .simple_query("SELECT mean(usage) FROM cpu")
+        .await
+        .expect_err("InfluxQL not yet");
+    assert_eq!(e.code().map(|c| c.code()), Some("0A000"), "{e}");
+    client
+        .batch_execute("SET sediment.query_language = 'sql'")
+        .await
+        .expect("switch back");
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM cpu", &[])
+        .await
+        .expect("SQL again")
+        .get(0);
+    assert_eq!(n, 2);
+}
+
+fn psql(server: &TestServer, args: &[&str]) -> String {
+    let out = std::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.pg_port.to_string(),
+            "-d",
+            "demo",
+            "-U",
+            "anyone",
+            "-X",
+            "-A",
+        ])
+        .args(args)
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn psql_lists_and_describes_tables_and_copies_to_stdout() {
+    let (server, _data) = TestServer::spawn().await;
+    server.write_ok("demo", DATA).await;
+    let tables = psql(&server, &["-c", "\\dt"]);
+    assert!(tables.contains("public|cpu|table|"), "{tables}");
+    let described = psql(&server, &["-c", "\\d cpu"]);
+    for column in [
+        "time|timestamp",
+        "host|text",
+        "usage|double precision",
+        "n|bigint",
+    ] {
+        assert!(
+            described.contains(column),
+            "{column} missing from: {described}"
+        );
+    }
+    let csv = psql(
+        &server,
+        &[
+            "-c",
+            "\\copy (SELECT host, usage, n FROM cpu ORDER BY host) TO STDOUT WITH CSV HEADER",
+        ],
+    );
+    assert_eq!(csv, "host,usage,n\na,1.5,3\nb,2.5,4\n");
+    let text = psql(
+        &server,
+        &[
+            "-c",
+            "COPY (SELECT host, region FROM cpu ORDER BY host) TO STDOUT",
+        ],
+    );
+    assert_eq!(text, "a\teu\nb\tus\n");
+}
