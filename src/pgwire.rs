@@ -289,11 +289,23 @@ fn format_options<C: ClientInfo>(client: &C) -> Arc<FormatOptions> {
     Arc::new(options)
 }
 
-fn cancel_handle<C: ClientInfo>(client: &C) -> Option<Arc<ConnectionHandle>> {
-    client
+/// What may end a running statement early: a CancelRequest, or `statement_timeout`.
+#[derive(Debug, Clone, Default)]
+struct Interrupts {
+    cancel: Option<Arc<ConnectionHandle>>,
+    timeout: Option<Duration>,
+}
+
+fn cancel_handle<C: ClientInfo>(client: &C) -> Interrupts {
+    let cancel = client
         .session_extensions()
         .get::<Arc<ConnectionHandle>>()
-        .map(|handle| Arc::clone(&*handle))
+        .map(|handle| Arc::clone(&*handle));
+    let timeout = settings_of(client)
+        .ok()
+        .and_then(|s| s.get("statement_timeout"))
+        .and_then(|t| settings::parse_duration(&t));
+    Interrupts { cancel, timeout }
 }
 
 /// Starts `plan` and wraps its batches as a `Response::Query` whose rows are
@@ -303,7 +315,7 @@ async fn query_response(
     plan: LogicalPlan,
     format: &Format,
     options: Arc<FormatOptions>,
-    cancel: Option<Arc<ConnectionHandle>>,
+    cancel: Interrupts,
 ) -> PgWireResult<QueryResponse> {
     // The logical schema, as Describe reported it, so RowDescription and DataRows agree.
     let fields = Arc::new(arrow_schema_to_pg_fields(
@@ -324,7 +336,7 @@ async fn query_response(
 fn row_stream(
     batches: SendableRecordBatchStream,
     fields: Arc<Vec<FieldInfo>>,
-    cancel: Option<Arc<ConnectionHandle>>,
+    cancel: Interrupts,
 ) -> Cancellable {
     let rows = batches.flat_map(move |batch| {
         let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send> = match batch {
@@ -346,22 +358,38 @@ fn row_stream(
 /// finished race left behind) and checks it before every row.
 struct Cancellable {
     rows: BoxStream<'static, PgWireResult<DataRow>>,
-    cancelled: Option<BoxFuture<'static, ()>>,
+    /// Resolves with the reason when the statement must end.
+    cancelled: Option<BoxFuture<'static, &'static str>>,
     done: bool,
 }
 
 impl Cancellable {
-    fn new(
-        rows: BoxStream<'static, PgWireResult<DataRow>>,
-        handle: Option<Arc<ConnectionHandle>>,
-    ) -> Self {
-        let cancelled = handle.map(|handle| {
+    fn new(rows: BoxStream<'static, PgWireResult<DataRow>>, interrupts: Interrupts) -> Self {
+        let Interrupts { cancel, timeout } = interrupts;
+        let cancelled = (cancel.is_some() || timeout.is_some()).then(|| {
             async move {
-                let receiver = handle.start_query().await;
-                // A dropped sender means a later statement took the connection's cancel
-                // slot (a suspended portal is resumed later); that is not a cancel.
-                if receiver.await.is_err() {
-                    futures::future::pending::<()>().await;
+                let cancelled = async move {
+                    match cancel {
+                        Some(handle) => {
+                            let receiver = handle.start_query().await;
+                            // A dropped sender means a later statement took the connection's
+                            // cancel slot (a suspended portal is resumed later); not a cancel.
+                            if receiver.await.is_err() {
+                                futures::future::pending::<()>().await;
+                            }
+                        }
+                        None => futures::future::pending::<()>().await,
+                    }
+                };
+                let timed_out = async move {
+                    match timeout {
+                        Some(t) => tokio::time::sleep(t).await,
+                        None => futures::future::pending::<()>().await,
+                    }
+                };
+                tokio::select! {
+                    () = cancelled => "canceling statement due to user request",
+                    () = timed_out => "canceling statement due to statement timeout",
                 }
             }
             .boxed()
@@ -391,15 +419,12 @@ impl Stream for Cancellable {
             return Poll::Ready(None);
         }
         if let Some(cancelled) = this.cancelled.as_mut()
-            && cancelled.poll_unpin(cx).is_ready()
+            && let Poll::Ready(reason) = cancelled.poll_unpin(cx)
         {
             this.done = true;
             // Dropping the batches now stops the plan's tasks.
             this.rows = stream::empty().boxed();
-            let e = error::kind_error(
-                ErrorKind::Cancelled,
-                "canceling statement due to user request",
-            );
+            let e = error::kind_error(ErrorKind::Cancelled, reason);
             return Poll::Ready(Some(Err(e)));
         }
         let next = this.rows.poll_next_unpin(cx);

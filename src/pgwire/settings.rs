@@ -142,6 +142,12 @@ impl Settings {
                     ),
                 ));
             }
+            "statement_timeout" if value.trim() != "0" && parse_duration(value).is_none() => {
+                return Err(kind_error(
+                    ErrorKind::InvalidRequest,
+                    format!("invalid value for parameter \"statement_timeout\": \"{value}\""),
+                ));
+            }
             "sediment.query_language"
                 if !matches!(value.to_lowercase().as_str(), "sql" | "influxql") =>
             {
@@ -216,6 +222,28 @@ impl Settings {
     }
 }
 
+/// A Postgres duration setting: milliseconds by default, or with a unit
+/// (`us`, `ms`, `s`, `min`, `h`, `d`). Zero means no limit.
+pub(crate) fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let millis = number
+        * match unit.trim() {
+            "" | "ms" => 1.0,
+            "us" => 0.001,
+            "s" => 1_000.0,
+            "min" => 60_000.0,
+            "h" => 3_600_000.0,
+            "d" => 86_400_000.0,
+            _ => return None,
+        };
+    (millis > 0.0).then(|| std::time::Duration::from_secs_f64(millis / 1_000.0))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -249,6 +277,16 @@ mod tests {
         );
         assert_eq!(settings.get("extra_float_digits").as_deref(), Some("1"));
         assert_eq!(settings.get("no_such_thing"), None);
+    }
+
+    #[test]
+    fn durations_read_like_postgres() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("1500"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2s"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1min"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("0"), None);
+        assert_eq!(parse_duration("soon"), None);
     }
 
     #[test]

@@ -236,10 +236,10 @@ impl SchemaProvider for PublicSchema {
         // twice (and deduplicated), never missed.
         let buffered = self.buffer.table_snapshot(&self.db, name)?;
         let snapshot = self.catalog.snapshot();
+        // Not an error: DataFusion also probes table functions (`generate_series`)
+        // here, and reports a name that is neither with "table ... not found".
         let Some(table) = snapshot.table(&self.db, name) else {
-            return Err(DataFusionError::External(Box::new(
-                QueryError::UnknownTable(name.to_owned()),
-            )));
+            return Ok(None);
         };
         Ok(Some(Arc::new(SedimentTable::try_new(
             table,

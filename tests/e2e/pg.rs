@@ -275,3 +275,49 @@ async fn psql_lists_and_describes_tables_and_copies_to_stdout() {
     );
     assert_eq!(text, "a\teu\nb\tus\n");
 }
+
+#[tokio::test]
+async fn statement_timeout_and_cancel_end_a_running_query_with_57014() {
+    let (server, _data) = TestServer::spawn().await;
+    server.write_ok("demo", DATA).await;
+    let client = server.pg("demo").await;
+    let slow = "SELECT count(*) FROM generate_series(1, 5000000000) AS t(v) WHERE v % 7 = 3";
+    client
+        .batch_execute("SET statement_timeout = '200ms'")
+        .await
+        .expect("SET");
+    let started = std::time::Instant::now();
+    let e = client.simple_query(slow).await.expect_err("times out");
+    assert_eq!(e.code().map(|c| c.code()), Some("57014"), "{e}");
+    let message = e
+        .as_db_error()
+        .map(|d| d.message().to_owned())
+        .unwrap_or_default();
+    assert!(message.contains("statement timeout"), "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    client
+        .batch_execute("SET statement_timeout = 0")
+        .await
+        .expect("SET");
+    assert!(
+        client
+            .batch_execute("SET statement_timeout = 'soon'")
+            .await
+            .is_err()
+    );
+
+    let token = client.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        token.cancel_query(tokio_postgres::NoTls).await
+    });
+    let e = client.simple_query(slow).await.expect_err("canceled");
+    assert_eq!(e.code().map(|c| c.code()), Some("57014"), "{e}");
+    canceller.await.expect("joins").expect("cancel sent");
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM cpu", &[])
+        .await
+        .expect("usable after")
+        .get(0);
+    assert_eq!(n, 2);
+}
