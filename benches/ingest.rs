@@ -20,17 +20,10 @@ const WRITERS: usize = 4;
 const LINES_PER_REQUEST: usize = 5_000;
 
 fn ingest(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let ingester = runtime.block_on(async {
-        let catalog = Arc::new(
-            Catalog::load(Arc::new(InMemory::new()))
-                .await
-                .expect("catalog"),
-        );
+        let catalog = Arc::new(Catalog::load(Arc::new(InMemory::new())).await.expect("catalog"));
         let buffer = Arc::new(WriteBuffer::default());
         let applier = Arc::clone(&buffer);
         let on_durable: OnDurable = Arc::new(move |seq, ops| applier.apply(seq, ops));
@@ -41,26 +34,11 @@ fn ingest(c: &mut Criterion) {
             on_durable,
             CancellationToken::new(),
         );
-        let limits = IngestLimits {
-            persist_threshold: usize::MAX,
-            max_buffer: usize::MAX,
-        };
-        Arc::new(Ingester::new(
-            catalog,
-            wal,
-            buffer,
-            limits,
-            Arc::new(tokio::sync::Notify::new()),
-        ))
+        let limits = IngestLimits { persist_threshold: usize::MAX, max_buffer: usize::MAX };
+        Arc::new(Ingester::new(catalog, wal, buffer, limits, Arc::new(tokio::sync::Notify::new())))
     });
-    let bodies: Vec<Arc<String>> = (0..WRITERS)
-        .map(|_| Arc::new(common::cpu_lines(100, LINES_PER_REQUEST)))
-        .collect();
-    let options = WriteOptions {
-        precision: Precision::Nanosecond,
-        no_sync: false,
-        accept_partial: true,
-    };
+    let bodies: Vec<Arc<String>> = (0..WRITERS).map(|_| Arc::new(common::cpu_lines(100, LINES_PER_REQUEST))).collect();
+    let options = WriteOptions { precision: Precision::Nanosecond, no_sync: false, accept_partial: true };
     let mut group = c.benchmark_group("ingest");
     group.throughput(Throughput::Elements((WRITERS * LINES_PER_REQUEST) as u64));
     group.sample_size(20);
@@ -73,12 +51,9 @@ fn ingest(c: &mut Criterion) {
                     .into_iter()
                     .map(|body| {
                         let ingester = Arc::clone(&ingester);
-                        tokio::spawn(async move {
-                            ingester
-                                .write_lp("bench", &body, options)
-                                .await
-                                .map(|o| o.accepted)
-                        })
+                        tokio::spawn(
+                            async move { ingester.write_lp("bench", &body, options).await.map(|o| o.accepted) },
+                        )
                     })
                     .collect();
                 for t in tasks {

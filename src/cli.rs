@@ -6,11 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "sediment",
-    version,
-    about = "A time-series database on Parquet and object storage"
-)]
+#[command(name = "sediment", version, about = "A time-series database on Parquet and object storage")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -122,9 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             crate::telemetry::init(&args.log_filter);
             let config = crate::config::ServerConfig::from_args(&args)?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(crate::server::serve(config))?;
             Ok(())
         }

@@ -30,25 +30,14 @@ impl fmt::Debug for StoreConfig {
         match self {
             Self::Local(p) => write!(f, "file://{}", p.display()),
             Self::Memory => f.write_str("memory://"),
-            Self::S3 {
-                bucket,
-                prefix,
-                endpoint,
-                region,
-                access_key_id,
-                secret_access_key,
-                allow_http,
-            } => f
+            Self::S3 { bucket, prefix, endpoint, region, access_key_id, secret_access_key, allow_http } => f
                 .debug_struct("S3")
                 .field("bucket", bucket)
                 .field("prefix", prefix)
                 .field("endpoint", endpoint)
                 .field("region", region)
                 .field("access_key_id", access_key_id)
-                .field(
-                    "secret_access_key",
-                    &secret_access_key.as_ref().map(|_| "<redacted>"),
-                )
+                .field("secret_access_key", &secret_access_key.as_ref().map(|_| "<redacted>"))
                 .field("allow_http", allow_http)
                 .finish(),
         }
@@ -88,12 +77,7 @@ impl ServerConfig {
             None => local(&args.store.data_dir)?,
             Some(url) => parse_store_url(url, args)?,
         };
-        let bind = |flag, value: &str| {
-            value.parse().map_err(|_| ConfigError::Bind {
-                flag,
-                value: value.to_owned(),
-            })
-        };
+        let bind = |flag, value: &str| value.parse().map_err(|_| ConfigError::Bind { flag, value: value.to_owned() });
         let size = |s: bytesize::ByteSize| usize::try_from(s.as_u64()).unwrap_or(usize::MAX);
         Ok(Self {
             store,
@@ -113,9 +97,7 @@ impl ServerConfig {
 
 fn local(dir: &std::path::Path) -> Result<StoreConfig, ConfigError> {
     std::fs::create_dir_all(dir).map_err(|e| ConfigError::DataDir(dir.display().to_string(), e))?;
-    let dir = dir
-        .canonicalize()
-        .map_err(|e| ConfigError::DataDir(dir.display().to_string(), e))?;
+    let dir = dir.canonicalize().map_err(|e| ConfigError::DataDir(dir.display().to_string(), e))?;
     Ok(StoreConfig::Local(dir))
 }
 
@@ -126,9 +108,7 @@ fn parse_store_url(url: &str, args: &ServeArgs) -> Result<StoreConfig, ConfigErr
     }
     if let Some(path) = url.strip_prefix("file://") {
         if !path.starts_with('/') {
-            return Err(bad(
-                "file URLs need an absolute path, like file:///var/lib/sediment",
-            ));
+            return Err(bad("file URLs need an absolute path, like file:///var/lib/sediment"));
         }
         return local(std::path::Path::new(path));
     }

@@ -64,9 +64,7 @@ impl ErrorKind {
 
 pub fn classify_catalog(e: &CatalogError) -> ErrorKind {
     match e {
-        CatalogError::NotFound {
-            kind: "database", ..
-        } => ErrorKind::DatabaseNotFound,
+        CatalogError::NotFound { kind: "database", .. } => ErrorKind::DatabaseNotFound,
         CatalogError::NotFound { .. } => ErrorKind::UnknownTable,
         CatalogError::AlreadyExists { .. } => ErrorKind::AlreadyExists,
         CatalogError::TypeConflict { .. } => ErrorKind::SchemaConflict,
@@ -97,9 +95,9 @@ pub fn classify_wal(e: &WalError) -> ErrorKind {
 
 pub fn classify_persist(e: &PersistError) -> ErrorKind {
     match e {
-        PersistError::Encode { .. }
-        | PersistError::Arrow { .. }
-        | PersistError::MissingTable { .. } => ErrorKind::Internal,
+        PersistError::Encode { .. } | PersistError::Arrow { .. } | PersistError::MissingTable { .. } => {
+            ErrorKind::Internal
+        }
         PersistError::Upload { .. } => ErrorKind::StorageUnavailable,
         PersistError::Catalog(e) => classify_catalog(e),
         PersistError::Wal(e) => classify_wal(e),
@@ -127,13 +125,9 @@ pub fn classify_sql(e: &SqlError) -> ErrorKind {
 /// Unwraps DataFusion's wrappers down to the error that says what happened.
 pub fn classify_datafusion(e: &DataFusionError) -> ErrorKind {
     match e {
-        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
-            classify_datafusion(inner)
-        }
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => classify_datafusion(inner),
         DataFusionError::Shared(inner) => classify_datafusion(inner),
-        DataFusionError::Collection(errors) => errors
-            .first()
-            .map_or(ErrorKind::Internal, classify_datafusion),
+        DataFusionError::Collection(errors) => errors.first().map_or(ErrorKind::Internal, classify_datafusion),
         DataFusionError::External(inner) => classify_external(inner.as_ref()),
         DataFusionError::ArrowError(inner, _) => match inner.as_ref() {
             arrow::error::ArrowError::ExternalError(inner) => classify_external(inner.as_ref()),
@@ -150,12 +144,8 @@ pub fn classify_datafusion(e: &DataFusionError) -> ErrorKind {
             _ => ErrorKind::QuerySyntax,
         },
         // DataFusion reports these only as text; the planner's words are its API here.
-        DataFusionError::Plan(message) if message.contains("Invalid function") => {
-            ErrorKind::UnknownFunction
-        }
-        DataFusionError::Plan(message)
-            if message.contains("table") && message.contains("not found") =>
-        {
+        DataFusionError::Plan(message) if message.contains("Invalid function") => ErrorKind::UnknownFunction,
+        DataFusionError::Plan(message) if message.contains("table") && message.contains("not found") => {
             ErrorKind::UnknownTable
         }
         DataFusionError::Plan(message)
@@ -166,15 +156,9 @@ pub fn classify_datafusion(e: &DataFusionError) -> ErrorKind {
         DataFusionError::Plan(_) => ErrorKind::QuerySyntax,
         DataFusionError::NotImplemented(_) => ErrorKind::Unsupported,
         DataFusionError::ResourcesExhausted(_) => ErrorKind::ResourcesExhausted,
-        DataFusionError::Execution(message) if message.contains("Divide by zero") => {
-            ErrorKind::DataException
-        }
-        DataFusionError::Execution(message) if message.contains("Cannot cast") => {
-            ErrorKind::DataException
-        }
-        DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => {
-            ErrorKind::StorageUnavailable
-        }
+        DataFusionError::Execution(message) if message.contains("Divide by zero") => ErrorKind::DataException,
+        DataFusionError::Execution(message) if message.contains("Cannot cast") => ErrorKind::DataException,
+        DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => ErrorKind::StorageUnavailable,
         DataFusionError::Configuration(_) => ErrorKind::InvalidRequest,
         DataFusionError::Execution(_)
         | DataFusionError::ExecutionJoin(_)

@@ -44,14 +44,8 @@ pub fn router(state: AppState) -> Router {
         .route(PATH_WRITE_V1, post(write::write_v1))
         .route(PATH_WRITE_V2, post(write::write_v2))
         .route(PATH_WRITE_V3, post(write::write_v3))
-        .route(
-            PATH_QUERY_V1,
-            get(query::query_v1_get).post(query::query_v1_post),
-        )
-        .route(
-            PATH_QUERY_SQL,
-            get(query::query_sql_get).post(query::query_sql_post),
-        )
+        .route(PATH_QUERY_V1, get(query::query_v1_get).post(query::query_v1_post))
+        .route(PATH_QUERY_SQL, get(query::query_sql_get).post(query::query_sql_post))
         .route(PATH_HEALTH, get(health))
         .route(PATH_PING, get(ping).head(ping))
         .fallback(not_found)
@@ -67,23 +61,12 @@ async fn health() -> &'static str {
 async fn ping() -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        "X-Influxdb-Version",
-        HeaderValue::from_static(INFLUXDB_VERSION),
-    );
+    headers.insert("X-Influxdb-Version", HeaderValue::from_static(INFLUXDB_VERSION));
     headers.insert("X-Influxdb-Build", HeaderValue::from_static("OSS"));
-    headers.insert(
-        "X-Sediment-Version",
-        HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
-    );
+    headers.insert("X-Sediment-Version", HeaderValue::from_static(env!("CARGO_PKG_VERSION")));
     response
 }
 
 async fn not_found() -> Response {
-    error::HttpError::new(
-        error::Api::V3,
-        crate::error::ErrorKind::Routing,
-        "no such endpoint",
-    )
-    .into_response()
+    error::HttpError::new(error::Api::V3, crate::error::ErrorKind::Routing, "no such endpoint").into_response()
 }

@@ -28,9 +28,7 @@ pub enum IngestError {
     Catalog(#[from] CatalogError),
     #[error("write not durable: {0}")]
     Wal(Arc<WalError>),
-    #[error(
-        "the write buffer is full ({bytes} bytes buffered, limit {limit}); persistence is behind, retry later"
-    )]
+    #[error("the write buffer is full ({bytes} bytes buffered, limit {limit}); persistence is behind, retry later")]
     Backpressure { bytes: usize, limit: usize },
 }
 
@@ -81,14 +79,7 @@ impl Ingester {
         limits: IngestLimits,
         persist_wanted: Arc<Notify>,
     ) -> Self {
-        Self {
-            catalog,
-            wal,
-            buffer,
-            schema_lock: Mutex::new(()),
-            limits,
-            persist_wanted,
-        }
+        Self { catalog, wal, buffer, schema_lock: Mutex::new(()), limits, persist_wanted }
     }
 
     /// Stores the valid lines of `body` in database `db`, creating it and any new
@@ -96,35 +87,20 @@ impl Ingester {
     ///
     /// # Errors
     /// Nothing was stored: a bad database name, the catalog or WAL failed, or backpressure.
-    pub async fn write_lp(
-        &self,
-        db: &str,
-        body: &str,
-        options: WriteOptions,
-    ) -> Result<WriteOutcome, IngestError> {
-        let WriteOptions {
-            precision,
-            no_sync,
-            accept_partial,
-        } = options;
+    pub async fn write_lp(&self, db: &str, body: &str, options: WriteOptions) -> Result<WriteOutcome, IngestError> {
+        let WriteOptions { precision, no_sync, accept_partial } = options;
         validate_name(db).map_err(IngestError::InvalidDatabase)?;
         let buffered = self.buffer.bytes();
         if buffered > self.limits.max_buffer {
             self.persist_wanted.notify_one();
-            return Err(IngestError::Backpressure {
-                bytes: buffered,
-                limit: self.limits.max_buffer,
-            });
+            return Err(IngestError::Backpressure { bytes: buffered, limit: self.limits.max_buffer });
         }
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
         let (points, mut rejected) = lp::parse_body(body, precision, now);
         let mut validated = validate::validate(&self.catalog.snapshot(), db, points);
         if !accept_partial && (!rejected.is_empty() || !validated.rejected.is_empty()) {
             rejected.extend(validated.rejected);
-            return Ok(WriteOutcome {
-                accepted: 0,
-                rejected,
-            });
+            return Ok(WriteOutcome { accepted: 0, rejected });
         }
         if !validated.ops.is_empty() {
             let _schema = self.schema_lock.lock().await;
@@ -139,23 +115,14 @@ impl Ingester {
         rejected.extend(validated.rejected);
         rejected.sort_by_key(|r| r.line_number);
         if !accept_partial && !rejected.is_empty() {
-            return Ok(WriteOutcome {
-                accepted: 0,
-                rejected,
-            });
+            return Ok(WriteOutcome { accepted: 0, rejected });
         }
         let accepted = validated.points.len();
         if accepted > 0 {
             let bytes = body.len();
-            let op = WalOp {
-                db: db.to_owned(),
-                points: validated.points.into_iter().map(|p| p.point).collect(),
-            };
+            let op = WalOp { db: db.to_owned(), points: validated.points.into_iter().map(|p| p.point).collect() };
             if no_sync {
-                self.wal
-                    .append_no_sync(op, bytes)
-                    .await
-                    .map_err(|e| IngestError::Wal(Arc::new(e)))?;
+                self.wal.append_no_sync(op, bytes).await.map_err(|e| IngestError::Wal(Arc::new(e)))?;
             } else {
                 self.wal.append(op, bytes).await.map_err(IngestError::Wal)?;
             }
@@ -173,11 +140,7 @@ impl Ingester {
     pub async fn create_database(&self, name: &str) -> Result<(), IngestError> {
         validate_name(name).map_err(IngestError::InvalidDatabase)?;
         if self.catalog.snapshot().database(name).is_none() {
-            self.catalog
-                .apply(vec![sediment_catalog::CatalogOp::CreateDatabase {
-                    name: name.to_owned(),
-                }])
-                .await?;
+            self.catalog.apply(vec![sediment_catalog::CatalogOp::CreateDatabase { name: name.to_owned() }]).await?;
         }
         Ok(())
     }

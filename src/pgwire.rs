@@ -43,9 +43,8 @@ use ::pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, T
 use ::pgwire::api::stmt::QueryParser;
 use ::pgwire::api::store::PortalStore;
 use ::pgwire::api::{
-    ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, ConnectionManager,
-    METADATA_APPLICATION_NAME, METADATA_DATABASE, METADATA_USER, PgWireServerHandlers,
-    PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
+    ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, ConnectionManager, METADATA_APPLICATION_NAME,
+    METADATA_DATABASE, METADATA_USER, PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
 };
 use ::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use ::pgwire::messages::data::DataRow;
@@ -164,11 +163,7 @@ struct TrustStartup {
 
 #[async_trait]
 impl StartupHandler for TrustStartup {
-    async fn on_startup<C>(
-        &self,
-        client: &mut C,
-        message: PgWireFrontendMessage,
-    ) -> PgWireResult<()>
+    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -183,10 +178,7 @@ impl StartupHandler for TrustStartup {
         let metadata = client.metadata();
         let user = metadata.get(METADATA_USER).cloned().unwrap_or_default();
         // Postgres' default: the database named like the user.
-        let db = metadata
-            .get(METADATA_DATABASE)
-            .cloned()
-            .unwrap_or_else(|| user.clone());
+        let db = metadata.get(METADATA_DATABASE).cloned().unwrap_or_else(|| user.clone());
         let session = match self.engine.postgres_session(&db) {
             Ok(session) => session,
             Err(QueryError::DatabaseNotFound(_)) => {
@@ -197,9 +189,7 @@ impl StartupHandler for TrustStartup {
             }
             Err(e) => return Err(error::fatal(error::to_pg_error(&e))),
         };
-        client
-            .metadata_mut()
-            .insert(METADATA_DATABASE.to_owned(), db.clone());
+        client.metadata_mut().insert(METADATA_DATABASE.to_owned(), db.clone());
         client.session_extensions().insert(session);
         let settings = Settings::new(client.metadata());
         client.session_extensions().insert(settings);
@@ -209,9 +199,7 @@ impl StartupHandler for TrustStartup {
         let (handle, guard) = self.connections.register(pid, key);
         // pgwire's query loop looks the handle up by this exact type to race queries
         // against CancelRequest; the guard unregisters when the connection drops.
-        client
-            .session_extensions()
-            .insert::<Arc<ConnectionHandle>>(handle);
+        client.session_extensions().insert::<Arc<ConnectionHandle>>(handle);
         client.session_extensions().insert::<ConnectionGuard>(guard);
 
         finish_authentication(client, &SessionParameters).await?;
@@ -231,11 +219,7 @@ impl ServerParameterProvider for SessionParameters {
     where
         C: ClientInfo,
     {
-        let application_name = client
-            .metadata()
-            .get(METADATA_APPLICATION_NAME)
-            .cloned()
-            .unwrap_or_default();
+        let application_name = client.metadata().get(METADATA_APPLICATION_NAME).cloned().unwrap_or_default();
         let params = [
             ("server_version", "15.0".to_owned()),
             ("server_encoding", "UTF8".to_owned()),
@@ -247,12 +231,7 @@ impl ServerParameterProvider for SessionParameters {
             ("standard_conforming_strings", "on".to_owned()),
             ("application_name", application_name),
         ];
-        Some(
-            params
-                .into_iter()
-                .map(|(name, value)| (name.to_owned(), value))
-                .collect(),
-        )
+        Some(params.into_iter().map(|(name, value)| (name.to_owned(), value)).collect())
     }
 }
 
@@ -260,24 +239,14 @@ fn session_of<C: ClientInfo>(client: &C) -> PgWireResult<Arc<QuerySession>> {
     client
         .session_extensions()
         .get::<QuerySession>()
-        .ok_or_else(|| {
-            error::kind_error(
-                ErrorKind::Protocol,
-                "no database session: startup did not complete",
-            )
-        })
+        .ok_or_else(|| error::kind_error(ErrorKind::Protocol, "no database session: startup did not complete"))
 }
 
 fn settings_of<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Settings>> {
     client
         .session_extensions()
         .get::<Settings>()
-        .ok_or_else(|| {
-            error::kind_error(
-                ErrorKind::Protocol,
-                "no session settings: startup did not complete",
-            )
-        })
+        .ok_or_else(|| error::kind_error(ErrorKind::Protocol, "no session settings: startup did not complete"))
 }
 
 fn format_options<C: ClientInfo>(client: &C) -> Arc<FormatOptions> {
@@ -297,14 +266,9 @@ struct Interrupts {
 }
 
 fn cancel_handle<C: ClientInfo>(client: &C) -> Interrupts {
-    let cancel = client
-        .session_extensions()
-        .get::<Arc<ConnectionHandle>>()
-        .map(|handle| Arc::clone(&*handle));
-    let timeout = settings_of(client)
-        .ok()
-        .and_then(|s| s.get("statement_timeout"))
-        .and_then(|t| settings::parse_duration(&t));
+    let cancel = client.session_extensions().get::<Arc<ConnectionHandle>>().map(|handle| Arc::clone(&*handle));
+    let timeout =
+        settings_of(client).ok().and_then(|s| s.get("statement_timeout")).and_then(|t| settings::parse_duration(&t));
     Interrupts { cancel, timeout }
 }
 
@@ -318,26 +282,12 @@ async fn query_response(
     cancel: Interrupts,
 ) -> PgWireResult<QueryResponse> {
     // The logical schema, as Describe reported it, so RowDescription and DataRows agree.
-    let fields = Arc::new(arrow_schema_to_pg_fields(
-        plan.schema().as_arrow(),
-        format,
-        Some(options),
-    )?);
-    let batches = session
-        .execute(plan)
-        .await
-        .map_err(|e| error::to_pg_error(&e))?;
-    Ok(QueryResponse::new(
-        Arc::clone(&fields),
-        row_stream(batches, fields, cancel),
-    ))
+    let fields = Arc::new(arrow_schema_to_pg_fields(plan.schema().as_arrow(), format, Some(options))?);
+    let batches = session.execute(plan).await.map_err(|e| error::to_pg_error(&e))?;
+    Ok(QueryResponse::new(Arc::clone(&fields), row_stream(batches, fields, cancel)))
 }
 
-fn row_stream(
-    batches: SendableRecordBatchStream,
-    fields: Arc<Vec<FieldInfo>>,
-    cancel: Interrupts,
-) -> Cancellable {
+fn row_stream(batches: SendableRecordBatchStream, fields: Arc<Vec<FieldInfo>>, cancel: Interrupts) -> Cancellable {
     let rows = batches.flat_map(move |batch| {
         let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send> = match batch {
             Ok(batch) => encode_recordbatch(Arc::clone(&fields), batch),
@@ -394,19 +344,13 @@ impl Cancellable {
             }
             .boxed()
         });
-        Self {
-            rows,
-            cancelled,
-            done: false,
-        }
+        Self { rows, cancelled, done: false }
     }
 }
 
 impl Debug for Cancellable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cancellable")
-            .field("done", &self.done)
-            .finish_non_exhaustive()
+        f.debug_struct("Cancellable").field("done", &self.done).finish_non_exhaustive()
     }
 }
 
@@ -464,19 +408,13 @@ impl SimpleQueryHandler for Queries {
         let mut responses = Vec::with_capacity(plans.len());
         for plan in plans {
             let response = match plan {
-                Planned::Query(plan) => query_response(
-                    &session,
-                    plan,
-                    &Format::UnifiedText,
-                    Arc::clone(&options),
-                    cancel.clone(),
-                )
-                .await
-                .map(Response::Query),
-                Planned::Copy { plan, format } => copy_response(&session, plan, format).await,
-                Planned::Session(command) => {
-                    session_response(client, command, &Format::UnifiedText).await
+                Planned::Query(plan) => {
+                    query_response(&session, plan, &Format::UnifiedText, Arc::clone(&options), cancel.clone())
+                        .await
+                        .map(Response::Query)
                 }
+                Planned::Copy { plan, format } => copy_response(&session, plan, format).await,
+                Planned::Session(command) => session_response(client, command, &Format::UnifiedText).await,
             };
             match response {
                 Ok(response) => responses.push(response),
@@ -531,20 +469,12 @@ impl ExtendedQueryHandler for Queries {
         };
         if !same_row_type(plan.schema().as_arrow(), &stmt.schema) {
             // Postgres' answer when a table change alters a prepared statement's rows.
-            return Err(error::kind_error(
-                ErrorKind::Unsupported,
-                "cached plan must not change result type",
-            ));
+            return Err(error::kind_error(ErrorKind::Unsupported, "cached plan must not change result type"));
         }
         let plan = bind(portal, plan)?;
-        let response = query_response(
-            &session,
-            plan,
-            &portal.result_column_format,
-            format_options(client),
-            cancel_handle(client),
-        )
-        .await?;
+        let response =
+            query_response(&session, plan, &portal.result_column_format, format_options(client), cancel_handle(client))
+                .await?;
         Ok(Response::Query(response))
     }
 }
@@ -575,12 +505,7 @@ pub(crate) struct PlanParser;
 impl QueryParser for PlanParser {
     type Statement = PreparedPlan;
 
-    async fn parse_sql<C>(
-        &self,
-        client: &C,
-        sql: &str,
-        types: &[Option<Type>],
-    ) -> PgWireResult<Option<PreparedPlan>>
+    async fn parse_sql<C>(&self, client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<PreparedPlan>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -589,10 +514,7 @@ impl QueryParser for PlanParser {
         // None: only comments. pgwire stores an empty statement that answers EmptyQuery.
         let (schema, mut inferred) = match plan_one(client, &session, sql).await? {
             None => return Ok(None),
-            Some(Planned::Query(plan)) => (
-                Arc::new(plan.schema().as_arrow().clone()),
-                placeholder_types(&plan)?,
-            ),
+            Some(Planned::Query(plan)) => (Arc::new(plan.schema().as_arrow().clone()), placeholder_types(&plan)?),
             Some(Planned::Session(command)) => (command_schema(&command), Vec::new()),
             Some(Planned::Copy { .. }) => return Err(copy_needs_simple_protocol()),
         };
@@ -604,49 +526,28 @@ impl QueryParser for PlanParser {
             .enumerate()
             .map(|(i, data_type)| -> PgWireResult<Type> {
                 let server = match data_type {
-                    Some(data_type) => {
-                        Some(into_pg_type(data_type)?).filter(|t| *t != Type::UNKNOWN)
-                    }
+                    Some(data_type) => Some(into_pg_type(data_type)?).filter(|t| *t != Type::UNKNOWN),
                     None => None,
                 };
                 // TEXT rather than UNKNOWN: drivers then send strings, which decode to
                 // Utf8 values that DataFusion coerces where the context needs it.
-                Ok(server
-                    .or_else(|| types.get(i).cloned().flatten())
-                    .unwrap_or(Type::TEXT))
+                Ok(server.or_else(|| types.get(i).cloned().flatten()).unwrap_or(Type::TEXT))
             })
             .collect::<PgWireResult<Vec<_>>>()?;
-        Ok(Some(PreparedPlan {
-            sql: sql.to_owned(),
-            schema,
-            inferred,
-            wire_types,
-        }))
+        Ok(Some(PreparedPlan { sql: sql.to_owned(), schema, inferred, wire_types }))
     }
 
     fn get_parameter_types(&self, stmt: &PreparedPlan) -> PgWireResult<Vec<Type>> {
         Ok(stmt.wire_types.clone())
     }
 
-    fn get_result_schema(
-        &self,
-        stmt: &PreparedPlan,
-        column_format: Option<&Format>,
-    ) -> PgWireResult<Vec<FieldInfo>> {
-        arrow_schema_to_pg_fields(
-            &stmt.schema,
-            column_format.unwrap_or(&Format::UnifiedText),
-            None,
-        )
+    fn get_result_schema(&self, stmt: &PreparedPlan, column_format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        arrow_schema_to_pg_fields(&stmt.schema, column_format.unwrap_or(&Format::UnifiedText), None)
     }
 }
 
 /// The plan of a text that must hold at most one statement.
-async fn plan_one<C: ClientInfo>(
-    client: &C,
-    session: &QuerySession,
-    sql: &str,
-) -> PgWireResult<Option<Planned>> {
+async fn plan_one<C: ClientInfo>(client: &C, session: &QuerySession, sql: &str) -> PgWireResult<Option<Planned>> {
     let mut plans = plan_text(client, session, sql).await?;
     if plans.len() > 1 {
         return Err(error::kind_error(
@@ -661,20 +562,14 @@ async fn plan_one<C: ClientInfo>(
 /// `SELECT *` grows when a write adds a column).
 fn same_row_type(fresh: &Schema, parsed: &Schema) -> bool {
     let (fresh, parsed) = (fresh.fields(), parsed.fields());
-    fresh.len() == parsed.len()
-        && fresh
-            .iter()
-            .zip(parsed.iter())
-            .all(|(f, p)| f.data_type() == p.data_type())
+    fresh.len() == parsed.len() && fresh.iter().zip(parsed.iter()).all(|(f, p)| f.data_type() == p.data_type())
 }
 
 /// DataFusion's type for each positional parameter, by index. A placeholder
 /// whose type the context does not fix but that is cast (`$1::int`) takes the
 /// cast's type, as Postgres would infer it.
 fn placeholder_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
-    let mut types = plan
-        .get_parameter_types()
-        .map_err(error::datafusion_error)?;
+    let mut types = plan.get_parameter_types().map_err(error::datafusion_error)?;
     if types.values().any(Option::is_none) {
         plan.apply_with_subqueries(|node| {
             node.apply_expressions(|expr| {
@@ -694,10 +589,8 @@ fn placeholder_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> 
     }
     let mut ordered = Vec::new();
     for (id, data_type) in types {
-        let index = id
-            .strip_prefix('$')
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|n| (1..=MAX_PARAMETERS).contains(n));
+        let index =
+            id.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).filter(|n| (1..=MAX_PARAMETERS).contains(n));
         let Some(index) = index else {
             return Err(error::kind_error(
                 ErrorKind::QuerySyntax,
@@ -721,9 +614,7 @@ fn bind(portal: &Portal<PreparedPlan>, plan: LogicalPlan) -> PgWireResult<Logica
     if supplied != expected {
         return Err(error::kind_error(
             ErrorKind::Protocol,
-            format!(
-                "bind message supplies {supplied} parameters, but prepared statement requires {expected}"
-            ),
+            format!("bind message supplies {supplied} parameters, but prepared statement requires {expected}"),
         ));
     }
     if expected == 0 {
@@ -742,18 +633,13 @@ fn bind(portal: &Portal<PreparedPlan>, plan: LogicalPlan) -> PgWireResult<Logica
             "could not decode a NULL parameter of this type; declare its type, e.g. $1::text",
         ));
     }
-    plan.replace_params_with_values(&values)
-        .map_err(error::datafusion_error)
+    plan.replace_params_with_values(&values).map_err(error::datafusion_error)
 }
 
 /// Plans `text` in the session's language. In InfluxQL mode only the session
 /// statements that switch back are SQL; everything else waits for the InfluxQL
 /// front end.
-async fn plan_text<C: ClientInfo>(
-    client: &C,
-    session: &QuerySession,
-    text: &str,
-) -> PgWireResult<Vec<Planned>> {
+async fn plan_text<C: ClientInfo>(client: &C, session: &QuerySession, text: &str) -> PgWireResult<Vec<Planned>> {
     let planned = session.plan_sql(text).await;
     if settings_of(client)?.language() == Language::InfluxQl {
         return match planned {
@@ -768,20 +654,14 @@ async fn plan_text<C: ClientInfo>(
 }
 
 fn copy_needs_simple_protocol() -> PgWireError {
-    error::kind_error(
-        ErrorKind::Unsupported,
-        "COPY TO STDOUT is supported in the simple query protocol only",
-    )
+    error::kind_error(ErrorKind::Unsupported, "COPY TO STDOUT is supported in the simple query protocol only")
 }
 
 /// The columns a session command answers with: `SHOW` gives rows, the rest none.
 fn command_schema(command: &SessionCommand) -> SchemaRef {
     let fields = match command {
         SessionCommand::Show { name } if name == "all" => {
-            vec![
-                Field::new("name", DataType::Utf8, false),
-                Field::new("setting", DataType::Utf8, false),
-            ]
+            vec![Field::new("name", DataType::Utf8, false), Field::new("setting", DataType::Utf8, false)]
         }
         SessionCommand::Show { name } => vec![Field::new(name, DataType::Utf8, false)],
         _ => vec![],
@@ -790,11 +670,7 @@ fn command_schema(command: &SessionCommand) -> SchemaRef {
 }
 
 /// Answers a session command as Postgres does, sending ParameterStatus where it would.
-async fn session_response<C>(
-    client: &mut C,
-    command: SessionCommand,
-    format: &Format,
-) -> PgWireResult<Response>
+async fn session_response<C>(client: &mut C, command: SessionCommand, format: &Format) -> PgWireResult<Response>
 where
     C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
     C::Error: Debug,
@@ -803,21 +679,13 @@ where
     let settings = settings_of(client)?;
     let schema = command_schema(&command);
     let (reports, response) = match command {
-        SessionCommand::Set { name, value } => (
-            settings.set(&name, &value)?.into_iter().collect(),
-            Response::Execution(Tag::new("SET")),
-        ),
-        SessionCommand::Reset { name } => (
-            settings.reset(name.as_deref()),
-            Response::Execution(Tag::new("RESET")),
-        ),
+        SessionCommand::Set { name, value } => {
+            (settings.set(&name, &value)?.into_iter().collect(), Response::Execution(Tag::new("SET")))
+        }
+        SessionCommand::Reset { name } => (settings.reset(name.as_deref()), Response::Execution(Tag::new("RESET"))),
         SessionCommand::Show { name } => {
             let rows: Vec<Vec<String>> = if name == "all" {
-                settings
-                    .all()
-                    .into_iter()
-                    .map(|(n, v)| vec![n, v])
-                    .collect()
+                settings.all().into_iter().map(|(n, v)| vec![n, v]).collect()
             } else {
                 let value = settings.get(&name).ok_or_else(|| {
                     error::kind_error(
@@ -827,46 +695,27 @@ where
                 })?;
                 vec![vec![value]]
             };
-            (
-                Vec::new(),
-                Response::Query(text_response(schema, rows, format)?),
-            )
+            (Vec::new(), Response::Query(text_response(schema, rows, format)?))
         }
-        SessionCommand::NoOp { tag: tag @ "BEGIN" } => {
-            (Vec::new(), Response::TransactionStart(Tag::new(tag)))
+        SessionCommand::NoOp { tag: tag @ "BEGIN" } => (Vec::new(), Response::TransactionStart(Tag::new(tag))),
+        SessionCommand::NoOp { tag: tag @ ("COMMIT" | "ROLLBACK") } => {
+            (Vec::new(), Response::TransactionEnd(Tag::new(tag)))
         }
-        SessionCommand::NoOp {
-            tag: tag @ ("COMMIT" | "ROLLBACK"),
-        } => (Vec::new(), Response::TransactionEnd(Tag::new(tag))),
         SessionCommand::NoOp { tag } => (Vec::new(), Response::Execution(Tag::new(tag))),
     };
     for (name, value) in reports {
-        client
-            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-                name.to_owned(),
-                value,
-            )))
-            .await?;
+        client.feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name.to_owned(), value))).await?;
     }
     Ok(response)
 }
 
 /// A result of text columns, for answers the frontend computes itself.
-fn text_response(
-    schema: SchemaRef,
-    rows: Vec<Vec<String>>,
-    format: &Format,
-) -> PgWireResult<QueryResponse> {
+fn text_response(schema: SchemaRef, rows: Vec<Vec<String>>, format: &Format) -> PgWireResult<QueryResponse> {
     let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, None)?);
     let columns = (0..schema.fields().len())
-        .map(|i| {
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| r[i].as_str()),
-            )) as _
-        })
+        .map(|i| Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r[i].as_str()))) as _)
         .collect();
-    let batch =
-        RecordBatch::try_new(schema, columns).map_err(|e| error::datafusion_error(e.into()))?;
+    let batch = RecordBatch::try_new(schema, columns).map_err(|e| error::datafusion_error(e.into()))?;
     let rows: Vec<_> = encode_recordbatch(Arc::clone(&fields), batch).collect();
     Ok(QueryResponse::new(fields, stream::iter(rows)))
 }
@@ -878,13 +727,6 @@ async fn copy_response(
     format: sediment_sql::CopyFormat,
 ) -> PgWireResult<Response> {
     let columns = plan.schema().fields().len();
-    let batches = session
-        .execute(plan)
-        .await
-        .map_err(|e| error::to_pg_error(&e))?;
-    Ok(Response::CopyOut(CopyResponse::new(
-        0,
-        columns,
-        copy::copy_rows(batches, format),
-    )))
+    let batches = session.execute(plan).await.map_err(|e| error::to_pg_error(&e))?;
+    Ok(Response::CopyOut(CopyResponse::new(0, columns, copy::copy_rows(batches, format))))
 }

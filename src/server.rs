@@ -40,16 +40,9 @@ pub enum ServerError {
     #[error("final persist: {0}")]
     Persist(#[from] PersistError),
     #[error("binding {what} on {addr}: {source}")]
-    Bind {
-        what: &'static str,
-        addr: String,
-        source: std::io::Error,
-    },
+    Bind { what: &'static str, addr: String, source: std::io::Error },
     #[error("writing the address file {path}: {source}")]
-    AddrFile {
-        path: String,
-        source: std::io::Error,
-    },
+    AddrFile { path: String, source: std::io::Error },
     #[error("WAL file {seq} holds writes to table {db}.{table}, which the catalog does not know")]
     WalAheadOfCatalog { seq: u64, db: String, table: String },
 }
@@ -58,28 +51,15 @@ fn build_store(config: &StoreConfig) -> Result<(Arc<dyn ObjectStore>, WalLocatio
     Ok(match config {
         StoreConfig::Local(dir) => {
             let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir)?);
-            (
-                store,
-                WalLocation::Local(dir.join(crate::storage::paths::WAL_DIR)),
-            )
+            (store, WalLocation::Local(dir.join(crate::storage::paths::WAL_DIR)))
         }
         StoreConfig::Memory => {
             let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
             (Arc::clone(&store), WalLocation::Store(store))
         }
-        StoreConfig::S3 {
-            bucket,
-            prefix,
-            endpoint,
-            region,
-            access_key_id,
-            secret_access_key,
-            allow_http,
-        } => {
-            let mut builder = AmazonS3Builder::new()
-                .with_bucket_name(bucket)
-                .with_region(region)
-                .with_allow_http(*allow_http);
+        StoreConfig::S3 { bucket, prefix, endpoint, region, access_key_id, secret_access_key, allow_http } => {
+            let mut builder =
+                AmazonS3Builder::new().with_bucket_name(bucket).with_region(region).with_allow_http(*allow_http);
             if let Some(endpoint) = endpoint {
                 builder = builder.with_endpoint(endpoint);
             }
@@ -90,11 +70,8 @@ fn build_store(config: &StoreConfig) -> Result<(Arc<dyn ObjectStore>, WalLocatio
                 builder = builder.with_secret_access_key(secret);
             }
             let s3: Arc<dyn ObjectStore> = Arc::new(builder.build()?);
-            let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-                s3
-            } else {
-                Arc::new(PrefixStore::new(s3, prefix.as_str()))
-            };
+            let store: Arc<dyn ObjectStore> =
+                if prefix.is_empty() { s3 } else { Arc::new(PrefixStore::new(s3, prefix.as_str())) };
             (Arc::clone(&store), WalLocation::Store(store))
         }
     })
@@ -157,102 +134,55 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     let wal_shutdown = CancellationToken::new();
     let applier = Arc::clone(&buffer);
     let on_durable: OnDurable = Arc::new(move |seq, ops| applier.apply(seq, ops));
-    let (wal, wal_task) = Wal::start(
-        wal_location,
-        next_seq,
-        config.wal_flush_interval,
-        on_durable,
-        wal_shutdown.clone(),
-    );
+    let (wal, wal_task) =
+        Wal::start(wal_location, next_seq, config.wal_flush_interval, on_durable, wal_shutdown.clone());
     let persist_wanted = Arc::new(Notify::new());
-    let persister = Arc::new(Persister::new(
-        Arc::clone(&catalog),
-        Arc::clone(&buffer),
-        wal.clone(),
-        Arc::clone(&store),
-    ));
-    let limits = IngestLimits {
-        persist_threshold: config.persist_threshold,
-        max_buffer: config.max_buffer_size,
-    };
-    let ingester = Arc::new(Ingester::new(
-        Arc::clone(&catalog),
-        wal,
-        Arc::clone(&buffer),
-        limits,
-        Arc::clone(&persist_wanted),
-    ));
-    let query_config = QueryConfig {
-        memory_limit: config.query_memory_limit,
-        ..QueryConfig::default()
-    };
-    let engine = Arc::new(QueryEngine::try_new(
-        Arc::clone(&catalog),
-        Arc::clone(&buffer),
-        Arc::clone(&store),
-        query_config,
-    )?);
+    let persister =
+        Arc::new(Persister::new(Arc::clone(&catalog), Arc::clone(&buffer), wal.clone(), Arc::clone(&store)));
+    let limits = IngestLimits { persist_threshold: config.persist_threshold, max_buffer: config.max_buffer_size };
+    let ingester =
+        Arc::new(Ingester::new(Arc::clone(&catalog), wal, Arc::clone(&buffer), limits, Arc::clone(&persist_wanted)));
+    let query_config = QueryConfig { memory_limit: config.query_memory_limit, ..QueryConfig::default() };
+    let engine =
+        Arc::new(QueryEngine::try_new(Arc::clone(&catalog), Arc::clone(&buffer), Arc::clone(&store), query_config)?);
 
-    let persist_task = tokio::spawn(persist_loop(
-        Arc::clone(&persister),
-        persist_wanted,
-        config.persist_interval,
-        shutdown.clone(),
-    ));
+    let persist_task =
+        tokio::spawn(persist_loop(Arc::clone(&persister), persist_wanted, config.persist_interval, shutdown.clone()));
 
-    let http_listener = TcpListener::bind(config.http_bind)
-        .await
-        .map_err(|source| ServerError::Bind {
-            what: "HTTP",
-            addr: config.http_bind.to_string(),
-            source,
-        })?;
-    let pg_listener =
-        TcpListener::bind(config.pg_bind)
-            .await
-            .map_err(|source| ServerError::Bind {
-                what: "Postgres",
-                addr: config.pg_bind.to_string(),
-                source,
-            })?;
-    let http_addr = http_listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind {
-            what: "HTTP",
-            addr: config.http_bind.to_string(),
-            source,
-        })?;
-    let pg_addr = pg_listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind {
-            what: "Postgres",
-            addr: config.pg_bind.to_string(),
-            source,
-        })?;
+    let http_listener = TcpListener::bind(config.http_bind).await.map_err(|source| ServerError::Bind {
+        what: "HTTP",
+        addr: config.http_bind.to_string(),
+        source,
+    })?;
+    let pg_listener = TcpListener::bind(config.pg_bind).await.map_err(|source| ServerError::Bind {
+        what: "Postgres",
+        addr: config.pg_bind.to_string(),
+        source,
+    })?;
+    let http_addr = http_listener.local_addr().map_err(|source| ServerError::Bind {
+        what: "HTTP",
+        addr: config.http_bind.to_string(),
+        source,
+    })?;
+    let pg_addr = pg_listener.local_addr().map_err(|source| ServerError::Bind {
+        what: "Postgres",
+        addr: config.pg_bind.to_string(),
+        source,
+    })?;
     if let Some(path) = &config.addr_file {
-        let body = serde_json::json!({ "http": http_addr.to_string(), "pg": pg_addr.to_string() })
-            .to_string();
+        let body = serde_json::json!({ "http": http_addr.to_string(), "pg": pg_addr.to_string() }).to_string();
         // Write then rename, so a reader never sees half a file.
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, body)
             .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|source| ServerError::AddrFile {
-                path: path.display().to_string(),
-                source,
-            })?;
+            .map_err(|source| ServerError::AddrFile { path: path.display().to_string(), source })?;
     }
     tracing::info!(http = %http_addr, pg = %pg_addr, "listening");
 
-    let app = router(AppState {
-        ingester,
-        engine: Arc::clone(&engine),
-        max_request_size: config.max_request_size,
-    });
+    let app = router(AppState { ingester, engine: Arc::clone(&engine), max_request_size: config.max_request_size });
     let http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(async move {
-        let served = axum::serve(http_listener, app)
-            .with_graceful_shutdown(http_shutdown.cancelled_owned())
-            .await;
+        let served = axum::serve(http_listener, app).with_graceful_shutdown(http_shutdown.cancelled_owned()).await;
         if let Err(e) = served {
             tracing::error!(error = %e, "HTTP server failed");
         }
@@ -272,12 +202,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     Ok(())
 }
 
-async fn persist_loop(
-    persister: Arc<Persister>,
-    wanted: Arc<Notify>,
-    interval: Duration,
-    shutdown: CancellationToken,
-) {
+async fn persist_loop(persister: Arc<Persister>, wanted: Arc<Notify>, interval: Duration, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -294,9 +219,7 @@ async fn persist_loop(
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::terminate(),
-        ) {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");

@@ -8,10 +8,7 @@ pub fn init(filter: &str) {
         Ok(f) => (f, None),
         Err(e) => (EnvFilter::new("info"), Some(e)),
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
     if let Some(e) = bad {
         tracing::warn!(error = %e, "invalid --log-filter; using info");
     }

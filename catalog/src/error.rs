@@ -11,12 +11,7 @@ pub enum CatalogError {
     AlreadyExists { kind: &'static str, name: String },
 
     #[error("column {column:?} of table {table:?} is {existing}, not {requested}")]
-    TypeConflict {
-        table: String,
-        column: String,
-        existing: String,
-        requested: String,
-    },
+    TypeConflict { table: String, column: String, existing: String, requested: String },
 
     #[error("invalid name {name:?}: {reason}")]
     InvalidName { name: String, reason: &'static str },

@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CatalogError, Result};
 use crate::model::{
-    CatalogSeq, CatalogState, Column, ColumnId, ColumnKind, Database, DbId, FieldType, ParquetFile,
-    Table, TableId,
+    CatalogSeq, CatalogState, Column, ColumnId, ColumnKind, Database, DbId, FieldType, ParquetFile, Table, TableId,
 };
 use crate::op::CatalogOp;
 
@@ -91,38 +90,16 @@ struct FileV1 {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum OpV1 {
-    CreateDatabase {
-        name: String,
-    },
-    CreateTable {
-        db: String,
-        table: String,
-    },
-    AddColumns {
-        db: String,
-        table: String,
-        columns: Vec<(String, KindV1)>,
-    },
-    AddFiles {
-        db: String,
-        table: String,
-        files: Vec<FileV1>,
-    },
-    RemoveFiles {
-        db: String,
-        table: String,
-        file_ids: Vec<String>,
-    },
-    SetWalPersisted {
-        through: u64,
-    },
+    CreateDatabase { name: String },
+    CreateTable { db: String, table: String },
+    AddColumns { db: String, table: String, columns: Vec<(String, KindV1)> },
+    AddFiles { db: String, table: String, files: Vec<FileV1> },
+    RemoveFiles { db: String, table: String, file_ids: Vec<String> },
+    SetWalPersisted { through: u64 },
 }
 
 pub(crate) fn encode_log(seq: CatalogSeq, ops: &[CatalogOp]) -> Vec<u8> {
-    let record = LogRecord::V1 {
-        seq: seq.0,
-        ops: ops.iter().map(op_to_v1).collect(),
-    };
+    let record = LogRecord::V1 { seq: seq.0, ops: ops.iter().map(op_to_v1).collect() };
     // Serializing plain structs of strings and numbers cannot fail.
     serde_json::to_vec(&record).unwrap_or_default()
 }
@@ -130,9 +107,7 @@ pub(crate) fn encode_log(seq: CatalogSeq, ops: &[CatalogOp]) -> Vec<u8> {
 pub(crate) fn decode_log(path: &str, bytes: &[u8]) -> Result<(CatalogSeq, Vec<CatalogOp>)> {
     let record: LogRecord = serde_json::from_slice(bytes).map_err(|e| corrupt(path, e))?;
     match record {
-        LogRecord::V1 { seq, ops } => {
-            Ok((CatalogSeq(seq), ops.into_iter().map(op_from_v1).collect()))
-        }
+        LogRecord::V1 { seq, ops } => Ok((CatalogSeq(seq), ops.into_iter().map(op_from_v1).collect())),
     }
 }
 
@@ -158,11 +133,7 @@ pub(crate) fn encode_checkpoint(state: &CatalogState) -> Vec<u8> {
                         columns: t
                             .columns
                             .iter()
-                            .map(|c| ColumnV1 {
-                                id: c.id.0,
-                                name: c.name.clone(),
-                                kind: kind_to_v1(c.kind),
-                            })
+                            .map(|c| ColumnV1 { id: c.id.0, name: c.name.clone(), kind: kind_to_v1(c.kind) })
                             .collect(),
                         files: t.files.iter().map(file_to_v1).collect(),
                     })
@@ -195,23 +166,15 @@ pub(crate) fn decode_checkpoint(path: &str, bytes: &[u8]) -> Result<CatalogState
                             columns: t
                                 .columns
                                 .into_iter()
-                                .map(|c| Column {
-                                    id: ColumnId(c.id),
-                                    name: c.name,
-                                    kind: kind_from_v1(c.kind),
-                                })
+                                .map(|c| Column { id: ColumnId(c.id), name: c.name, kind: kind_from_v1(c.kind) })
                                 .collect(),
                             files: t.files.into_iter().map(file_from_v1).collect(),
                         };
                         (t.name, table)
                     })
                     .collect::<BTreeMap<_, _>>();
-                let database = Database {
-                    id: DbId(db.id),
-                    name: db.name.clone(),
-                    retention_ns: db.retention_ns,
-                    tables,
-                };
+                let database =
+                    Database { id: DbId(db.id), name: db.name.clone(), retention_ns: db.retention_ns, tables };
                 (db.name, database)
             })
             .collect(),
@@ -219,10 +182,7 @@ pub(crate) fn decode_checkpoint(path: &str, bytes: &[u8]) -> Result<CatalogState
 }
 
 fn corrupt(path: &str, e: serde_json::Error) -> CatalogError {
-    CatalogError::Corrupt {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    }
+    CatalogError::Corrupt { path: path.to_owned(), reason: e.to_string() }
 }
 
 fn kind_to_v1(kind: ColumnKind) -> KindV1 {
@@ -278,32 +238,18 @@ fn file_from_v1(f: FileV1) -> ParquetFile {
 fn op_to_v1(op: &CatalogOp) -> OpV1 {
     match op {
         CatalogOp::CreateDatabase { name } => OpV1::CreateDatabase { name: name.clone() },
-        CatalogOp::CreateTable { db, table } => OpV1::CreateTable {
-            db: db.clone(),
-            table: table.clone(),
-        },
+        CatalogOp::CreateTable { db, table } => OpV1::CreateTable { db: db.clone(), table: table.clone() },
         CatalogOp::AddColumns { db, table, columns } => OpV1::AddColumns {
             db: db.clone(),
             table: table.clone(),
-            columns: columns
-                .iter()
-                .map(|(n, k)| (n.clone(), kind_to_v1(*k)))
-                .collect(),
+            columns: columns.iter().map(|(n, k)| (n.clone(), kind_to_v1(*k))).collect(),
         },
-        CatalogOp::AddFiles { db, table, files } => OpV1::AddFiles {
-            db: db.clone(),
-            table: table.clone(),
-            files: files.iter().map(file_to_v1).collect(),
-        },
-        CatalogOp::RemoveFiles {
-            db,
-            table,
-            file_ids,
-        } => OpV1::RemoveFiles {
-            db: db.clone(),
-            table: table.clone(),
-            file_ids: file_ids.clone(),
-        },
+        CatalogOp::AddFiles { db, table, files } => {
+            OpV1::AddFiles { db: db.clone(), table: table.clone(), files: files.iter().map(file_to_v1).collect() }
+        }
+        CatalogOp::RemoveFiles { db, table, file_ids } => {
+            OpV1::RemoveFiles { db: db.clone(), table: table.clone(), file_ids: file_ids.clone() }
+        }
         CatalogOp::SetWalPersisted { through } => OpV1::SetWalPersisted { through: *through },
     }
 }
@@ -315,25 +261,12 @@ fn op_from_v1(op: OpV1) -> CatalogOp {
         OpV1::AddColumns { db, table, columns } => CatalogOp::AddColumns {
             db,
             table,
-            columns: columns
-                .into_iter()
-                .map(|(n, k)| (n, kind_from_v1(k)))
-                .collect(),
+            columns: columns.into_iter().map(|(n, k)| (n, kind_from_v1(k))).collect(),
         },
-        OpV1::AddFiles { db, table, files } => CatalogOp::AddFiles {
-            db,
-            table,
-            files: files.into_iter().map(file_from_v1).collect(),
-        },
-        OpV1::RemoveFiles {
-            db,
-            table,
-            file_ids,
-        } => CatalogOp::RemoveFiles {
-            db,
-            table,
-            file_ids,
-        },
+        OpV1::AddFiles { db, table, files } => {
+            CatalogOp::AddFiles { db, table, files: files.into_iter().map(file_from_v1).collect() }
+        }
+        OpV1::RemoveFiles { db, table, file_ids } => CatalogOp::RemoveFiles { db, table, file_ids },
         OpV1::SetWalPersisted { through } => CatalogOp::SetWalPersisted { through },
     }
 }
@@ -351,8 +284,8 @@ mod tests {
         let (seq, ops) = decode_log("log_v1.json", LOG_V1.as_bytes()).expect("log v1 loads");
         assert_eq!(seq, CatalogSeq(1));
         let state = apply(&CatalogState::default(), &ops).expect("ops apply");
-        let checkpoint = decode_checkpoint("checkpoint_v1.json", CHECKPOINT_V1.as_bytes())
-            .expect("checkpoint v1 loads");
+        let checkpoint =
+            decode_checkpoint("checkpoint_v1.json", CHECKPOINT_V1.as_bytes()).expect("checkpoint v1 loads");
         assert_eq!(state, checkpoint);
     }
 

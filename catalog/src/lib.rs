@@ -32,8 +32,8 @@ use object_store::ObjectStore;
 
 pub use crate::error::{CatalogError, Result};
 pub use crate::model::{
-    CatalogSeq, CatalogState, Column, ColumnId, ColumnKind, Database, DbId, FieldType,
-    MAX_NAME_LEN, ParquetFile, TIME_COLUMN, Table, TableId, validate_name,
+    CatalogSeq, CatalogState, Column, ColumnId, ColumnKind, Database, DbId, FieldType, MAX_NAME_LEN, ParquetFile,
+    TIME_COLUMN, Table, TableId, validate_name,
 };
 pub use crate::op::{CatalogOp, MAX_COLUMNS_PER_TABLE};
 pub use crate::partition::{NANOS_PER_DAY, TimeRange, day_key, day_of, day_range, partition_key};
@@ -59,16 +59,8 @@ impl Catalog {
     pub async fn load(store: Arc<dyn ObjectStore>) -> Result<Self> {
         let store = CatalogStore::new(store);
         let state = store.load().await?;
-        tracing::info!(
-            seq = state.seq.0,
-            databases = state.databases.len(),
-            "catalog loaded"
-        );
-        Ok(Self {
-            store,
-            current: RwLock::new(Arc::new(state)),
-            commit_lock: futures::lock::Mutex::new(()),
-        })
+        tracing::info!(seq = state.seq.0, databases = state.databases.len(), "catalog loaded");
+        Ok(Self { store, current: RwLock::new(Arc::new(state)), commit_lock: futures::lock::Mutex::new(()) })
     }
 
     /// The current state. It never changes; call again to see newer versions.
@@ -93,19 +85,13 @@ impl Catalog {
                     return Ok(next);
                 }
                 Commit::Lost => {
-                    tracing::info!(
-                        seq = next.seq.0,
-                        "catalog version taken by another writer; reloading"
-                    );
+                    tracing::info!(seq = next.seq.0, "catalog version taken by another writer; reloading");
                     self.store.catch_up(&mut base).await?;
-                    *self.current.write().unwrap_or_else(|e| e.into_inner()) =
-                        Arc::new(base.clone());
+                    *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(base.clone());
                 }
             }
         }
-        Err(CatalogError::Conflict {
-            seq: base.seq.0 + 1,
-        })
+        Err(CatalogError::Conflict { seq: base.seq.0 + 1 })
     }
 }
 
@@ -124,10 +110,7 @@ mod tests {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
         let catalog = Catalog::load(Arc::clone(&store)).await.expect("loads");
         for i in 0..105 {
-            catalog
-                .apply(create(&format!("db{i}")))
-                .await
-                .expect("applies");
+            catalog.apply(create(&format!("db{i}"))).await.expect("applies");
         }
         let reloaded = Catalog::load(store).await.expect("reloads");
         assert_eq!(*reloaded.snapshot(), *catalog.snapshot());
@@ -139,19 +122,11 @@ mod tests {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
         let a = Catalog::load(Arc::clone(&store)).await.expect("loads");
         let b = Catalog::load(Arc::clone(&store)).await.expect("loads");
-        a.apply(create("from_a"))
-            .await
-            .expect("a commits version 1");
+        a.apply(create("from_a")).await.expect("a commits version 1");
         // b still believes version 0 is current: its first try loses, it reloads and takes version 2.
-        let after_b = b
-            .apply(create("from_b"))
-            .await
-            .expect("b commits after reloading");
+        let after_b = b.apply(create("from_b")).await.expect("b commits after reloading");
         assert_eq!(after_b.seq, CatalogSeq(2));
-        assert!(
-            after_b.database("from_a").is_some(),
-            "b's version includes a's change"
-        );
+        assert!(after_b.database("from_a").is_some(), "b's version includes a's change");
         let reloaded = Catalog::load(store).await.expect("reloads");
         assert!(reloaded.snapshot().database("from_a").is_some());
         assert!(reloaded.snapshot().database("from_b").is_some());

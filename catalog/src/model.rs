@@ -41,10 +41,7 @@ pub fn validate_name(name: &str) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(CatalogError::InvalidName {
-        name: name.to_owned(),
-        reason,
-    })
+    Err(CatalogError::InvalidName { name: name.to_owned(), reason })
 }
 
 /// The type of a field column, fixed by its first write.

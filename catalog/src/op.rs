@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use crate::error::{CatalogError, Result};
 use crate::model::{
-    CatalogSeq, CatalogState, Column, ColumnId, ColumnKind, Database, DbId, ParquetFile,
-    TIME_COLUMN, Table, TableId, validate_name,
+    CatalogSeq, CatalogState, Column, ColumnId, ColumnKind, Database, DbId, ParquetFile, TIME_COLUMN, Table, TableId,
+    validate_name,
 };
 
 /// Upper bound on columns per table, so one bad client cannot make a table unqueryable.
@@ -69,12 +69,7 @@ fn apply_one(state: &mut CatalogState, op: &CatalogOp) -> Result<()> {
                 let id = DbId(take_id(state));
                 state.databases.insert(
                     name.clone(),
-                    Database {
-                        id,
-                        name: name.clone(),
-                        retention_ns: None,
-                        tables: BTreeMap::new(),
-                    },
+                    Database { id, name: name.clone(), retention_ns: None, tables: BTreeMap::new() },
                 );
             }
         }
@@ -83,19 +78,12 @@ fn apply_one(state: &mut CatalogState, op: &CatalogOp) -> Result<()> {
             let id = TableId(take_id(state));
             let time_id = ColumnId(take_id(state));
             let database = database_mut(state, db)?;
-            database
-                .tables
-                .entry(table.clone())
-                .or_insert_with(|| Table {
-                    id,
-                    name: table.clone(),
-                    columns: vec![Column {
-                        id: time_id,
-                        name: TIME_COLUMN.to_owned(),
-                        kind: ColumnKind::Time,
-                    }],
-                    files: Vec::new(),
-                });
+            database.tables.entry(table.clone()).or_insert_with(|| Table {
+                id,
+                name: table.clone(),
+                columns: vec![Column { id: time_id, name: TIME_COLUMN.to_owned(), kind: ColumnKind::Time }],
+                files: Vec::new(),
+            });
         }
         CatalogOp::AddColumns { db, table, columns } => {
             for (name, kind) in columns {
@@ -117,11 +105,7 @@ fn apply_one(state: &mut CatalogState, op: &CatalogOp) -> Result<()> {
                             "table {table:?} already has {MAX_COLUMNS_PER_TABLE} columns"
                         )));
                     }
-                    None => t.columns.push(Column {
-                        id,
-                        name: name.clone(),
-                        kind: *kind,
-                    }),
+                    None => t.columns.push(Column { id, name: name.clone(), kind: *kind }),
                 }
             }
         }
@@ -135,11 +119,7 @@ fn apply_one(state: &mut CatalogState, op: &CatalogOp) -> Result<()> {
                 t.files.push(file);
             }
         }
-        CatalogOp::RemoveFiles {
-            db,
-            table,
-            file_ids,
-        } => {
+        CatalogOp::RemoveFiles { db, table, file_ids } => {
             let t = table_mut(state, db, table)?;
             t.files.retain(|f| !file_ids.contains(&f.id));
         }
@@ -157,23 +137,14 @@ fn take_id(state: &mut CatalogState) -> u32 {
 }
 
 fn database_mut<'a>(state: &'a mut CatalogState, db: &str) -> Result<&'a mut Database> {
-    state
-        .databases
-        .get_mut(db)
-        .ok_or_else(|| CatalogError::NotFound {
-            kind: "database",
-            name: db.to_owned(),
-        })
+    state.databases.get_mut(db).ok_or_else(|| CatalogError::NotFound { kind: "database", name: db.to_owned() })
 }
 
 fn table_mut<'a>(state: &'a mut CatalogState, db: &str, table: &str) -> Result<&'a mut Table> {
     database_mut(state, db)?
         .tables
         .get_mut(table)
-        .ok_or_else(|| CatalogError::NotFound {
-            kind: "table",
-            name: format!("{db}.{table}"),
-        })
+        .ok_or_else(|| CatalogError::NotFound { kind: "table", name: format!("{db}.{table}") })
 }
 
 #[cfg(test)]
@@ -186,10 +157,7 @@ mod tests {
             &CatalogState::default(),
             &[
                 CatalogOp::CreateDatabase { name: "db".into() },
-                CatalogOp::CreateTable {
-                    db: "db".into(),
-                    table: "cpu".into(),
-                },
+                CatalogOp::CreateTable { db: "db".into(), table: "cpu".into() },
                 CatalogOp::AddColumns {
                     db: "db".into(),
                     table: "cpu".into(),
@@ -206,13 +174,7 @@ mod tests {
     #[test]
     fn new_table_has_time_first_then_columns_in_creation_order() {
         let state = setup();
-        let names: Vec<_> = state
-            .table("db", "cpu")
-            .expect("table")
-            .columns
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
+        let names: Vec<_> = state.table("db", "cpu").expect("table").columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["time", "host", "usage"]);
         assert_eq!(state.seq, CatalogSeq(1));
     }
@@ -261,34 +223,15 @@ mod tests {
             generation: 0,
         };
         let add = |s: &CatalogState, id: &str| {
-            apply(
-                s,
-                &[CatalogOp::AddFiles {
-                    db: "db".into(),
-                    table: "cpu".into(),
-                    files: vec![file(id)],
-                }],
-            )
-            .expect("adds")
+            apply(s, &[CatalogOp::AddFiles { db: "db".into(), table: "cpu".into(), files: vec![file(id)] }])
+                .expect("adds")
         };
         let s = add(&add(&state, "a"), "b");
-        let gens: Vec<_> = s
-            .table("db", "cpu")
-            .expect("table")
-            .files
-            .iter()
-            .map(|f| f.generation)
-            .collect();
+        let gens: Vec<_> = s.table("db", "cpu").expect("table").files.iter().map(|f| f.generation).collect();
         assert_eq!(gens, [0, 1]);
-        let s = apply(
-            &s,
-            &[CatalogOp::RemoveFiles {
-                db: "db".into(),
-                table: "cpu".into(),
-                file_ids: vec!["a".into()],
-            }],
-        )
-        .expect("removes");
+        let s =
+            apply(&s, &[CatalogOp::RemoveFiles { db: "db".into(), table: "cpu".into(), file_ids: vec!["a".into()] }])
+                .expect("removes");
         assert_eq!(s.table("db", "cpu").expect("table").files.len(), 1);
     }
 
@@ -298,13 +241,8 @@ mod tests {
         let err = apply(
             &state,
             &[
-                CatalogOp::CreateDatabase {
-                    name: "other".into(),
-                },
-                CatalogOp::CreateTable {
-                    db: "missing".into(),
-                    table: "t".into(),
-                },
+                CatalogOp::CreateDatabase { name: "other".into() },
+                CatalogOp::CreateTable { db: "missing".into(), table: "t".into() },
             ],
         )
         .expect_err("missing db");

@@ -12,10 +12,7 @@ pub struct TimeRange {
 }
 
 impl TimeRange {
-    pub const ALL: Self = Self {
-        start: i64::MIN,
-        end: i64::MAX,
-    };
+    pub const ALL: Self = Self { start: i64::MIN, end: i64::MAX };
 
     pub fn new(start: i64, end: i64) -> Self {
         Self { start, end }
@@ -26,10 +23,7 @@ impl TimeRange {
     }
 
     pub fn intersect(&self, other: &Self) -> Self {
-        Self {
-            start: self.start.max(other.start),
-            end: self.end.min(other.end),
-        }
+        Self { start: self.start.max(other.start), end: self.end.min(other.end) }
     }
 
     pub fn is_empty(&self) -> bool {

@@ -94,20 +94,10 @@ impl CatalogStore {
     /// Tries to commit `ops` as version `next.seq` (already applied to give `next`).
     pub(crate) async fn commit(&self, next: &CatalogState, ops: &[CatalogOp]) -> Result<Commit> {
         let payload = PutPayload::from(Bytes::from(format::encode_log(next.seq, ops)));
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        match self
-            .store
-            .put_opts(&Self::log_path(next.seq.0), payload, opts)
-            .await
-        {
+        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.store.put_opts(&Self::log_path(next.seq.0), payload, opts).await {
             Ok(_) => {}
-            Err(
-                object_store::Error::AlreadyExists { .. }
-                | object_store::Error::Precondition { .. },
-            ) => {
+            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
                 return Ok(Commit::Lost);
             }
             Err(e) => return Err(e.into()),
@@ -121,25 +111,14 @@ impl CatalogStore {
     /// A failed checkpoint costs only load time, so it is logged, not returned.
     async fn write_checkpoint(&self, state: &CatalogState) {
         let payload = PutPayload::from(Bytes::from(format::encode_checkpoint(state)));
-        if let Err(e) = self
-            .store
-            .put(&Self::checkpoint_path(state.seq.0), payload)
-            .await
-        {
+        if let Err(e) = self.store.put(&Self::checkpoint_path(state.seq.0), payload).await {
             tracing::warn!(seq = state.seq.0, error = %e, "catalog checkpoint not written");
         }
     }
 
     async fn list_seqs(&self, prefix: &str) -> Result<Vec<u64>> {
-        let metas: Vec<_> = self
-            .store
-            .list(Some(&Path::from(prefix)))
-            .try_collect()
-            .await?;
-        Ok(metas
-            .iter()
-            .filter_map(|m| m.location.filename()?.strip_suffix(".json")?.parse().ok())
-            .collect())
+        let metas: Vec<_> = self.store.list(Some(&Path::from(prefix))).try_collect().await?;
+        Ok(metas.iter().filter_map(|m| m.location.filename()?.strip_suffix(".json")?.parse().ok()).collect())
     }
 }
 

@@ -6,10 +6,7 @@ use datafusion::error::DataFusionError;
 pub enum SqlError {
     /// The text does not parse. `position` is the 1-based character offset, when known.
     #[error("syntax error: {message}")]
-    Syntax {
-        message: String,
-        position: Option<usize>,
-    },
+    Syntax { message: String, position: Option<usize> },
 
     /// Valid syntax that sediment refuses because it would touch server files or change the schema.
     #[error("{0} is not allowed: sediment databases are changed only through the write API")]
@@ -56,10 +53,7 @@ mod tests {
 
     #[test]
     fn syntax_positions_count_characters_across_lines() {
-        let err = syntax_error(
-            "SELECT\n  FRM x",
-            "Expected: end of statement, found: x at Line: 2, Column: 7".into(),
-        );
+        let err = syntax_error("SELECT\n  FRM x", "Expected: end of statement, found: x at Line: 2, Column: 7".into());
         match err {
             SqlError::Syntax { position, .. } => assert_eq!(position, Some(14)),
             other => panic!("unexpected {other:?}"),

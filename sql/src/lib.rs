@@ -30,8 +30,7 @@ use crate::statement::{Kind, classify};
 
 /// Rewrites the catalog queries of known clients (psql, pgcli, DBeaver, Grafana...)
 /// into forms DataFusion plans. Building it tokenizes its rule set, so once.
-static PARSER: LazyLock<PostgresCompatibilityParser> =
-    LazyLock::new(PostgresCompatibilityParser::new);
+static PARSER: LazyLock<PostgresCompatibilityParser> = LazyLock::new(PostgresCompatibilityParser::new);
 
 /// One statement of a query text, ready for its frontend.
 #[derive(Debug)]
@@ -39,10 +38,7 @@ pub enum Planned {
     /// A read-only query.
     Query(LogicalPlan),
     /// `COPY (query) TO STDOUT`: the query's rows in a COPY format.
-    Copy {
-        plan: LogicalPlan,
-        format: CopyFormat,
-    },
+    Copy { plan: LogicalPlan, format: CopyFormat },
     /// A statement about the session itself, for the frontend to answer.
     Session(SessionCommand),
 }
@@ -87,10 +83,7 @@ pub async fn plan_sql(state: &SessionState, text: &str) -> Result<Vec<Planned>> 
     for statement in parse_statements(text)? {
         planned.push(match classify(statement)? {
             Kind::Query(statement) => Planned::Query(plan_query(state, *statement).await?),
-            Kind::Copy { query, format } => Planned::Copy {
-                plan: plan_query(state, *query).await?,
-                format,
-            },
+            Kind::Copy { query, format } => Planned::Copy { plan: plan_query(state, *query).await?, format },
             Kind::Session(command) => Planned::Session(command),
         });
     }
@@ -99,20 +92,13 @@ pub async fn plan_sql(state: &SessionState, text: &str) -> Result<Vec<Planned>> 
 
 /// Plans one statement and checks it is read-only.
 async fn plan_query(state: &SessionState, statement: Statement) -> Result<LogicalPlan> {
-    let plan = state
-        .statement_to_plan(DFStatement::Statement(Box::new(statement)))
-        .await?;
-    read_only()
-        .verify_plan(&plan)
-        .map_err(|e| SqlError::Forbidden(forbidden_what(&e.to_string())))?;
+    let plan = state.statement_to_plan(DFStatement::Statement(Box::new(statement))).await?;
+    read_only().verify_plan(&plan).map_err(|e| SqlError::Forbidden(forbidden_what(&e.to_string())))?;
     Ok(plan)
 }
 
 fn read_only() -> SQLOptions {
-    SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false)
+    SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
 }
 
 /// DataFusion says "DDL not supported: CreateMemoryTable"; we say which kind of statement it was.
@@ -125,11 +111,7 @@ fn forbidden_what(message: &str) -> String {
 }
 
 fn strip_prefix(message: String) -> String {
-    for prefix in [
-        "SQL error: ParserError(\"",
-        "Error during planning: ",
-        "sql parser error: ",
-    ] {
+    for prefix in ["SQL error: ParserError(\"", "Error during planning: ", "sql parser error: "] {
         if let Some(rest) = message.strip_prefix(prefix) {
             return rest.trim_end_matches("\")").to_owned();
         }
@@ -145,21 +127,13 @@ mod tests {
 
     async fn plan(text: &str) -> Result<Vec<Planned>> {
         let ctx = SessionContext::new();
-        ctx.sql("CREATE TABLE t (a INT)")
-            .await
-            .expect("setup table");
+        ctx.sql("CREATE TABLE t (a INT)").await.expect("setup table");
         plan_sql(&ctx.state(), text).await
     }
 
     #[tokio::test]
     async fn queries_plan() {
-        assert_eq!(
-            plan("SELECT a FROM t; SELECT 1")
-                .await
-                .expect("plans")
-                .len(),
-            2
-        );
+        assert_eq!(plan("SELECT a FROM t; SELECT 1").await.expect("plans").len(), 2);
         assert!(plan("-- just a comment").await.expect("plans").is_empty());
     }
 
@@ -183,9 +157,10 @@ mod tests {
 
     #[tokio::test]
     async fn session_statements_are_classified_not_planned() {
-        let planned = plan("SET application_name = 'x'; SHOW DateStyle; BEGIN READ ONLY; COMMIT; RESET ALL; SET TIME ZONE 'UTC'")
-            .await
-            .expect("plans");
+        let planned =
+            plan("SET application_name = 'x'; SHOW DateStyle; SHOW TRANSACTION ISOLATION LEVEL; BEGIN READ ONLY; COMMIT; RESET ALL; SET TIME ZONE 'UTC'")
+                .await
+                .expect("plans");
         let commands: Vec<_> = planned
             .into_iter()
             .map(|p| match p {
@@ -196,36 +171,24 @@ mod tests {
         assert_eq!(
             commands,
             [
-                SessionCommand::Set {
-                    name: "application_name".into(),
-                    value: "x".into()
-                },
-                SessionCommand::Show {
-                    name: "datestyle".into()
-                },
+                SessionCommand::Set { name: "application_name".into(), value: "x".into() },
+                SessionCommand::Show { name: "datestyle".into() },
+                SessionCommand::Show { name: "transaction_isolation".into() },
                 SessionCommand::NoOp { tag: "BEGIN" },
                 SessionCommand::NoOp { tag: "COMMIT" },
                 SessionCommand::Reset { name: None },
-                SessionCommand::Set {
-                    name: "timezone".into(),
-                    value: "UTC".into()
-                },
+                SessionCommand::Set { name: "timezone".into(), value: "UTC".into() },
             ]
         );
     }
 
     #[tokio::test]
     async fn copy_to_stdout_plans_its_query_with_its_format() {
-        let planned = plan(
-            "COPY (SELECT a FROM t) TO STDOUT WITH (FORMAT csv, HEADER true); COPY t TO STDOUT",
-        )
-        .await
-        .expect("plans");
+        let planned = plan("COPY (SELECT a FROM t) TO STDOUT WITH (FORMAT csv, HEADER true); COPY t TO STDOUT")
+            .await
+            .expect("plans");
         match &planned[..] {
-            [
-                Planned::Copy { format: csv, .. },
-                Planned::Copy { format: text, .. },
-            ] => {
+            [Planned::Copy { format: csv, .. }, Planned::Copy { format: text, .. }] => {
                 assert!(csv.csv && csv.header && csv.delimiter == ',');
                 assert!(!text.csv && text.delimiter == '\t' && text.null == "\\N");
             }
@@ -236,9 +199,7 @@ mod tests {
     #[tokio::test]
     async fn syntax_errors_carry_a_position() {
         match plan("SELECT * FRM t").await {
-            Err(SqlError::Syntax {
-                position: Some(p), ..
-            }) => assert!((10..=14).contains(&p), "position {p}"),
+            Err(SqlError::Syntax { position: Some(p), .. }) => assert!((10..=14).contains(&p), "position {p}"),
             other => panic!("expected a syntax error with position, got {other:?}"),
         }
     }

@@ -6,8 +6,8 @@
 //! transaction statements that must simply be answered as Postgres does.
 
 use datafusion::sql::sqlparser::ast::{
-    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Expr, ObjectName,
-    Reset, Set, Statement, Value,
+    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Expr, ObjectName, Reset, Set, Statement,
+    Value,
 };
 
 use crate::error::{Result, SqlError};
@@ -23,12 +23,7 @@ pub struct CopyFormat {
 
 impl CopyFormat {
     fn text() -> Self {
-        Self {
-            csv: false,
-            header: false,
-            delimiter: '\t',
-            null: "\\N".into(),
-        }
+        Self { csv: false, header: false, delimiter: '\t', null: "\\N".into() }
     }
 
     fn set_csv(&mut self) {
@@ -61,10 +56,7 @@ pub enum SessionCommand {
 #[derive(Debug)]
 pub(crate) enum Kind {
     Query(Box<Statement>),
-    Copy {
-        query: Box<Statement>,
-        format: CopyFormat,
-    },
+    Copy { query: Box<Statement>, format: CopyFormat },
     Session(SessionCommand),
 }
 
@@ -72,11 +64,13 @@ pub(crate) fn classify(statement: Statement) -> Result<Kind> {
     Ok(match statement {
         Statement::Set(set) => Kind::Session(set_command(set)),
         Statement::ShowVariable { variable } => {
-            let name = variable
-                .iter()
-                .map(|i| i.value.to_lowercase())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let name = variable.iter().map(|i| i.value.to_lowercase()).collect::<Vec<_>>().join(" ");
+            // SQL-standard spellings of two settings.
+            let name = match name.as_str() {
+                "transaction isolation level" => "transaction_isolation".to_owned(),
+                "time zone" => "timezone".to_owned(),
+                _ => name,
+            };
             Kind::Session(SessionCommand::Show { name })
         }
         Statement::Reset(reset) => Kind::Session(SessionCommand::Reset {
@@ -87,9 +81,7 @@ pub(crate) fn classify(statement: Statement) -> Result<Kind> {
         }),
         Statement::StartTransaction { .. } => no_op("BEGIN"),
         Statement::Commit { .. } => no_op("COMMIT"),
-        Statement::Rollback {
-            savepoint: Some(_), ..
-        } => no_op("ROLLBACK"),
+        Statement::Rollback { savepoint: Some(_), .. } => no_op("ROLLBACK"),
         Statement::Rollback { .. } => no_op("ROLLBACK"),
         Statement::Savepoint { .. } => no_op("SAVEPOINT"),
         Statement::ReleaseSavepoint { .. } => no_op("RELEASE"),
@@ -97,45 +89,24 @@ pub(crate) fn classify(statement: Statement) -> Result<Kind> {
         Statement::Deallocate { .. } => no_op("DEALLOCATE"),
         Statement::Close { .. } => no_op("CLOSE CURSOR"),
         Statement::UNLISTEN { .. } => no_op("UNLISTEN"),
-        Statement::Copy {
-            source,
-            to: true,
-            target: CopyTarget::Stdout,
-            options,
-            legacy_options,
-            ..
-        } => {
+        Statement::Copy { source, to: true, target: CopyTarget::Stdout, options, legacy_options, .. } => {
             let query = match source {
                 CopySource::Query(query) => Statement::Query(query),
-                CopySource::Table {
-                    table_name,
-                    columns,
-                } => {
+                CopySource::Table { table_name, columns } => {
                     let columns = if columns.is_empty() {
                         "*".to_owned()
                     } else {
-                        columns
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        columns.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
                     };
                     let text = format!("SELECT {columns} FROM {table_name}");
                     let mut parsed = crate::parse_statements(&text)?;
-                    parsed
-                        .pop()
-                        .ok_or_else(|| SqlError::Unsupported(format!("COPY {table_name}")))?
+                    parsed.pop().ok_or_else(|| SqlError::Unsupported(format!("COPY {table_name}")))?
                 }
             };
-            Kind::Copy {
-                query: Box::new(query),
-                format: copy_format(&options, &legacy_options)?,
-            }
+            Kind::Copy { query: Box::new(query), format: copy_format(&options, &legacy_options)? }
         }
         Statement::Copy { .. } => {
-            return Err(SqlError::Forbidden(
-                "COPY to or from a file or program".into(),
-            ));
+            return Err(SqlError::Forbidden("COPY to or from a file or program".into()));
         }
         Statement::Explain { statement, .. } if matches!(*statement, Statement::Copy { .. }) => {
             return Err(SqlError::Forbidden("COPY".into()));
@@ -173,20 +144,13 @@ fn value_text(values: &[Expr]) -> String {
 
 fn set_command(set: Set) -> SessionCommand {
     match set {
-        Set::SingleAssignment {
-            variable, values, ..
-        } => SessionCommand::Set {
-            name: object_name(&variable),
-            value: value_text(&values),
-        },
-        Set::SetTimeZone { value, .. } => SessionCommand::Set {
-            name: "timezone".into(),
-            value: value_text(&[value]),
-        },
-        Set::SetNames { charset_name, .. } => SessionCommand::Set {
-            name: "client_encoding".into(),
-            value: charset_name.value,
-        },
+        Set::SingleAssignment { variable, values, .. } => {
+            SessionCommand::Set { name: object_name(&variable), value: value_text(&values) }
+        }
+        Set::SetTimeZone { value, .. } => SessionCommand::Set { name: "timezone".into(), value: value_text(&[value]) },
+        Set::SetNames { charset_name, .. } => {
+            SessionCommand::Set { name: "client_encoding".into(), value: charset_name.value }
+        }
         // SET SESSION CHARACTERISTICS, SET TRANSACTION, SET ROLE, ...: sessions are
         // read-only and single-user, so these change nothing.
         _ => SessionCommand::NoOp { tag: "SET" },

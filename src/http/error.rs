@@ -29,12 +29,7 @@ pub(crate) struct HttpError {
 
 impl HttpError {
     pub(crate) fn new(api: Api, kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-            api,
-            rejected: Vec::new(),
-        }
+        Self { kind, message: message.into(), api, rejected: Vec::new() }
     }
 }
 
@@ -42,22 +37,14 @@ impl HttpError {
 pub(crate) fn status(kind: ErrorKind) -> (StatusCode, &'static str, bool) {
     use ErrorKind as K;
     match kind {
-        K::InvalidRequest
-        | K::LineProtocolSyntax
-        | K::PartialWrite
-        | K::SchemaConflict
-        | K::QuerySyntax => (StatusCode::BAD_REQUEST, "invalid", false),
-        K::UnknownTable
-        | K::UnknownColumn
-        | K::UnknownFunction
-        | K::TypeMismatch
-        | K::DataException => (StatusCode::BAD_REQUEST, "invalid", false),
+        K::InvalidRequest | K::LineProtocolSyntax | K::PartialWrite | K::SchemaConflict | K::QuerySyntax => {
+            (StatusCode::BAD_REQUEST, "invalid", false)
+        }
+        K::UnknownTable | K::UnknownColumn | K::UnknownFunction | K::TypeMismatch | K::DataException => {
+            (StatusCode::BAD_REQUEST, "invalid", false)
+        }
         K::UnsupportedMedia => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid", false),
-        K::LimitExceeded => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unprocessable entity",
-            false,
-        ),
+        K::LimitExceeded => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable entity", false),
         K::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request too large", false),
         K::DatabaseNotFound => (StatusCode::NOT_FOUND, "not found", false),
         K::AlreadyExists => (StatusCode::CONFLICT, "conflict", false),
@@ -68,16 +55,10 @@ pub(crate) fn status(kind: ErrorKind) -> (StatusCode, &'static str, bool) {
         K::Backpressure | K::ShuttingDown | K::CatalogConflict => {
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable", true)
         }
-        K::ResourcesExhausted | K::StorageUnavailable => {
-            (StatusCode::SERVICE_UNAVAILABLE, "unavailable", false)
-        }
+        K::ResourcesExhausted | K::StorageUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", false),
         K::Timeout => (StatusCode::GATEWAY_TIMEOUT, "unavailable", false),
         // 499: the client is gone; nobody reads this answer, but the log does.
-        K::Cancelled => (
-            StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
-            "canceled",
-            false,
-        ),
+        K::Cancelled => (StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST), "canceled", false),
         K::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", false),
         K::Protocol => (StatusCode::BAD_REQUEST, "invalid", false),
         K::Routing => (StatusCode::NOT_FOUND, "not found", false),
@@ -157,9 +138,6 @@ mod tests {
         for (kind, code) in table {
             assert_eq!(status(kind).0.as_u16(), code, "{kind:?}");
         }
-        assert!(
-            status(ErrorKind::Backpressure).2,
-            "backpressure carries Retry-After"
-        );
+        assert!(status(ErrorKind::Backpressure).2, "backpressure carries Retry-After");
     }
 }

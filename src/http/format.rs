@@ -75,10 +75,7 @@ pub(crate) async fn respond(
         }
     };
     let mut response = body.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
     Ok(response)
 }
 
@@ -132,9 +129,7 @@ fn csv(
 ) -> impl Stream<Item = EncodeResult> + Send + 'static {
     batches.scan(true, |first, batch| {
         let out = batch.and_then(|b| {
-            let mut writer = arrow::csv::WriterBuilder::new()
-                .with_header(*first)
-                .build(Vec::new());
+            let mut writer = arrow::csv::WriterBuilder::new().with_header(*first).build(Vec::new());
             writer.write(&b)?;
             *first = false;
             Ok(Bytes::from(writer.into_inner()))

@@ -30,18 +30,10 @@ fn merge_params(
     if body.is_empty() {
         return Ok(params);
     }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if content_type.starts_with("application/json") {
-        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-            HttpError::new(
-                api,
-                ErrorKind::InvalidRequest,
-                format!("invalid JSON body: {e}"),
-            )
-        })?;
+        let value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| HttpError::new(api, ErrorKind::InvalidRequest, format!("invalid JSON body: {e}")))?;
         for (k, v) in value.as_object().into_iter().flatten() {
             let v = match v {
                 serde_json::Value::String(s) => s.clone(),
@@ -56,13 +48,8 @@ fn merge_params(
     Ok(params)
 }
 
-pub(crate) async fn query_sql_get(
-    State(state): State<AppState>,
-    Query(params): Params,
-) -> Response {
-    query_sql(&state, params)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+pub(crate) async fn query_sql_get(State(state): State<AppState>, Query(params): Params) -> Response {
+    query_sql(&state, params).await.unwrap_or_else(IntoResponse::into_response)
 }
 
 pub(crate) async fn query_sql_post(
@@ -72,17 +59,12 @@ pub(crate) async fn query_sql_post(
     body: Bytes,
 ) -> Response {
     match merge_params(params, &headers, &body, Api::V3) {
-        Ok(params) => query_sql(&state, params)
-            .await
-            .unwrap_or_else(IntoResponse::into_response),
+        Ok(params) => query_sql(&state, params).await.unwrap_or_else(IntoResponse::into_response),
         Err(e) => e.into_response(),
     }
 }
 
-async fn query_sql(
-    state: &AppState,
-    params: HashMap<String, String>,
-) -> Result<Response, HttpError> {
+async fn query_sql(state: &AppState, params: HashMap<String, String>) -> Result<Response, HttpError> {
     let api = Api::V3;
     let invalid = |m: String| HttpError::new(api, ErrorKind::InvalidRequest, m);
     let db = params
@@ -94,22 +76,16 @@ async fn query_sql(
         .filter(|q| !q.trim().is_empty())
         .ok_or_else(|| invalid("missing required parameter \"q\"".into()))?;
     let format_name = params.get("format").map_or("json", String::as_str);
-    let format = Format::parse(format_name).ok_or_else(|| {
-        invalid(format!(
-            "unknown format {format_name:?}: use json, jsonl, csv, pretty or parquet"
-        ))
-    })?;
-    let query_error =
-        |e: crate::query::QueryError| HttpError::new(api, classify_query(&e), e.to_string());
+    let format = Format::parse(format_name)
+        .ok_or_else(|| invalid(format!("unknown format {format_name:?}: use json, jsonl, csv, pretty or parquet")))?;
+    let query_error = |e: crate::query::QueryError| HttpError::new(api, classify_query(&e), e.to_string());
     let session = state.engine.session(db).map_err(query_error)?;
     tracing::debug!(db = %db, q = %q, "query_sql");
     let mut plans = session.plan_sql(q).await.map_err(query_error)?;
     let plan = match plans.len() {
         1 => plans.remove(0),
         n => {
-            return Err(invalid(format!(
-                "expected exactly one statement in \"q\", found {n}"
-            )));
+            return Err(invalid(format!("expected exactly one statement in \"q\", found {n}")));
         }
     };
     let Planned::Query(plan) = plan else {
@@ -120,15 +96,11 @@ async fn query_sql(
         ));
     };
     let stream = session.execute(plan).await.map_err(query_error)?;
-    format::respond(format, stream)
-        .await
-        .map_err(|e| HttpError::new(api, classify_datafusion(&e), e.to_string()))
+    format::respond(format, stream).await.map_err(|e| HttpError::new(api, classify_datafusion(&e), e.to_string()))
 }
 
 pub(crate) async fn query_v1_get(State(state): State<AppState>, Query(params): Params) -> Response {
-    query_v1(&state, params)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    query_v1(&state, params).await.unwrap_or_else(IntoResponse::into_response)
 }
 
 pub(crate) async fn query_v1_post(
@@ -138,35 +110,19 @@ pub(crate) async fn query_v1_post(
     body: Bytes,
 ) -> Response {
     match merge_params(params, &headers, &body, Api::V1) {
-        Ok(params) => query_v1(&state, params)
-            .await
-            .unwrap_or_else(IntoResponse::into_response),
+        Ok(params) => query_v1(&state, params).await.unwrap_or_else(IntoResponse::into_response),
         Err(e) => e.into_response(),
     }
 }
 
-async fn query_v1(
-    state: &AppState,
-    params: HashMap<String, String>,
-) -> Result<Response, HttpError> {
+async fn query_v1(state: &AppState, params: HashMap<String, String>) -> Result<Response, HttpError> {
     let api = Api::V1;
     let q = params
         .get("q")
         .filter(|q| !q.trim().is_empty())
-        .ok_or_else(|| {
-            HttpError::new(
-                api,
-                ErrorKind::InvalidRequest,
-                "missing required parameter \"q\"",
-            )
-        })?;
+        .ok_or_else(|| HttpError::new(api, ErrorKind::InvalidRequest, "missing required parameter \"q\""))?;
     let mut results = Vec::new();
-    for (statement_id, statement) in q
-        .split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .enumerate()
-    {
+    for (statement_id, statement) in q.split(';').map(str::trim).filter(|s| !s.is_empty()).enumerate() {
         let Some(name) = create_database_name(statement) else {
             return Err(HttpError::new(
                 api,
@@ -206,10 +162,7 @@ fn create_database_name(statement: &str) -> Option<String> {
         }
         None
     } else {
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect();
+        let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
         (!name.is_empty()).then_some(name)
     }
 }
@@ -220,14 +173,8 @@ mod tests {
 
     #[test]
     fn create_database_names_are_found_quoted_or_not() {
-        assert_eq!(
-            create_database_name("CREATE DATABASE telegraf").as_deref(),
-            Some("telegraf")
-        );
-        assert_eq!(
-            create_database_name("create database \"my db\" WITH DURATION 1d").as_deref(),
-            Some("my db")
-        );
+        assert_eq!(create_database_name("CREATE DATABASE telegraf").as_deref(), Some("telegraf"));
+        assert_eq!(create_database_name("create database \"my db\" WITH DURATION 1d").as_deref(), Some("my db"));
         assert_eq!(create_database_name("SHOW DATABASES"), None);
         assert_eq!(create_database_name("CREATE DATABASE"), None);
     }

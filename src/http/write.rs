@@ -25,17 +25,7 @@ pub(crate) async fn write_v1(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let db = params.get("db").map(String::as_str);
-    write(
-        &state,
-        Api::V1,
-        db,
-        params.get("precision"),
-        true,
-        false,
-        &headers,
-        body,
-    )
-    .await
+    write(&state, Api::V1, db, params.get("precision"), true, false, &headers, body).await
 }
 
 pub(crate) async fn write_v2(
@@ -45,17 +35,7 @@ pub(crate) async fn write_v2(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let db = params.get("bucket").map(String::as_str);
-    write(
-        &state,
-        Api::V2,
-        db,
-        params.get("precision"),
-        true,
-        false,
-        &headers,
-        body,
-    )
-    .await
+    write(&state, Api::V2, db, params.get("precision"), true, false, &headers, body).await
 }
 
 pub(crate) async fn write_v3(
@@ -67,17 +47,7 @@ pub(crate) async fn write_v3(
     let flag = |name: &str, default: bool| params.get(name).map_or(default, |v| v != "false");
     let db = params.get("db").map(String::as_str);
     let (partial, no_sync) = (flag("accept_partial", true), flag("no_sync", false));
-    write(
-        &state,
-        Api::V3,
-        db,
-        params.get("precision"),
-        partial,
-        no_sync,
-        &headers,
-        body,
-    )
-    .await
+    write(&state, Api::V3, db, params.get("precision"), partial, no_sync, &headers, body).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -91,18 +61,7 @@ async fn write(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match try_write(
-        state,
-        api,
-        db,
-        precision,
-        accept_partial,
-        no_sync,
-        headers,
-        body,
-    )
-    .await
-    {
+    match try_write(state, api, db, precision, accept_partial, no_sync, headers, body).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
     }
@@ -121,16 +80,12 @@ async fn try_write(
 ) -> Result<(), HttpError> {
     let invalid = |m: String| HttpError::new(api, ErrorKind::InvalidRequest, m);
     let db_param = if api == Api::V2 { "bucket" } else { "db" };
-    let db = db
-        .filter(|d| !d.is_empty())
-        .ok_or_else(|| invalid(format!("missing required parameter {db_param:?}")))?;
+    let db = db.filter(|d| !d.is_empty()).ok_or_else(|| invalid(format!("missing required parameter {db_param:?}")))?;
     let precision = match precision {
         None => Precision::Nanosecond,
-        Some(p) => Precision::parse(p).ok_or_else(|| {
-            invalid(format!(
-                "invalid precision {p:?}: use ns, us, ms, s, m or h"
-            ))
-        })?,
+        Some(p) => {
+            Precision::parse(p).ok_or_else(|| invalid(format!("invalid precision {p:?}: use ns, us, ms, s, m or h")))?
+        }
     };
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -140,17 +95,9 @@ async fn try_write(
         }
     })?;
     let body = decode_body(api, headers, body, state.max_request_size)?;
-    let text = std::str::from_utf8(&body).map_err(|e| {
-        invalid(format!(
-            "the body is not valid UTF-8 at byte {}",
-            e.valid_up_to()
-        ))
-    })?;
-    let options = WriteOptions {
-        precision,
-        no_sync,
-        accept_partial,
-    };
+    let text = std::str::from_utf8(&body)
+        .map_err(|e| invalid(format!("the body is not valid UTF-8 at byte {}", e.valid_up_to())))?;
+    let options = WriteOptions { precision, no_sync, accept_partial };
     let outcome = state
         .ingester
         .write_lp(db, text, options)
@@ -163,24 +110,12 @@ async fn try_write(
 }
 
 fn too_large(api: Api, limit: usize) -> HttpError {
-    HttpError::new(
-        api,
-        ErrorKind::PayloadTooLarge,
-        format!("request body is larger than the limit of {limit} bytes"),
-    )
+    HttpError::new(api, ErrorKind::PayloadTooLarge, format!("request body is larger than the limit of {limit} bytes"))
 }
 
 /// Un-gzips when asked to, never producing more than `limit` bytes.
-fn decode_body(
-    api: Api,
-    headers: &HeaderMap,
-    body: Bytes,
-    limit: usize,
-) -> Result<Bytes, HttpError> {
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("identity");
+fn decode_body(api: Api, headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, HttpError> {
+    let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("identity");
     match encoding.trim().to_ascii_lowercase().as_str() {
         "" | "identity" => Ok(body),
         "gzip" | "x-gzip" => {
@@ -188,13 +123,7 @@ fn decode_body(
             flate2::read::MultiGzDecoder::new(body.as_ref())
                 .take(limit as u64 + 1)
                 .read_to_end(&mut out)
-                .map_err(|e| {
-                    HttpError::new(
-                        api,
-                        ErrorKind::InvalidRequest,
-                        format!("invalid gzip body: {e}"),
-                    )
-                })?;
+                .map_err(|e| HttpError::new(api, ErrorKind::InvalidRequest, format!("invalid gzip body: {e}")))?;
             if out.len() > limit {
                 return Err(too_large(api, limit));
             }
@@ -215,39 +144,17 @@ fn partial_write(api: Api, accepted: usize, rejected: Vec<RejectedLine>) -> Http
     let all_syntax = accepted == 0 && rejected.iter().all(|r| r.syntax);
     let (kind, message) = match api {
         Api::V1 | Api::V2 if all_syntax => {
-            let parts: Vec<String> = rejected
-                .iter()
-                .map(|r| format!("unable to parse '{}': {}", r.original_line, r.reason))
-                .collect();
+            let parts: Vec<String> =
+                rejected.iter().map(|r| format!("unable to parse '{}': {}", r.original_line, r.reason)).collect();
             (ErrorKind::LineProtocolSyntax, parts.join("\n"))
         }
         Api::V1 | Api::V2 => {
-            let reasons: Vec<String> = rejected
-                .iter()
-                .map(|r| format!("line {}: {}", r.line_number, r.reason))
-                .collect();
-            (
-                ErrorKind::PartialWrite,
-                format!(
-                    "partial write: {} dropped={}",
-                    reasons.join("; "),
-                    rejected.len()
-                ),
-            )
+            let reasons: Vec<String> =
+                rejected.iter().map(|r| format!("line {}: {}", r.line_number, r.reason)).collect();
+            (ErrorKind::PartialWrite, format!("partial write: {} dropped={}", reasons.join("; "), rejected.len()))
         }
-        Api::V3 if all_syntax => (
-            ErrorKind::LineProtocolSyntax,
-            "parsing failed for write_lp endpoint".to_owned(),
-        ),
-        Api::V3 => (
-            ErrorKind::PartialWrite,
-            "partial write of line protocol occurred".to_owned(),
-        ),
+        Api::V3 if all_syntax => (ErrorKind::LineProtocolSyntax, "parsing failed for write_lp endpoint".to_owned()),
+        Api::V3 => (ErrorKind::PartialWrite, "partial write of line protocol occurred".to_owned()),
     };
-    HttpError {
-        kind,
-        message,
-        api,
-        rejected,
-    }
+    HttpError { kind, message, api, rejected }
 }

@@ -85,12 +85,7 @@ impl RejectedLine {
         while !line.is_char_boundary(end) {
             end -= 1;
         }
-        Self {
-            line_number,
-            original_line: line[..end].to_owned(),
-            reason: reason.into(),
-            syntax: false,
-        }
+        Self { line_number, original_line: line[..end].to_owned(), reason: reason.into(), syntax: false }
     }
 }
 
@@ -103,11 +98,7 @@ pub struct NumberedPoint<'a> {
 }
 
 /// Parses a whole body. Lines without a timestamp get `default_time` (nanoseconds).
-pub fn parse_body(
-    body: &str,
-    precision: Precision,
-    default_time: i64,
-) -> (Vec<NumberedPoint<'_>>, Vec<RejectedLine>) {
+pub fn parse_body(body: &str, precision: Precision, default_time: i64) -> (Vec<NumberedPoint<'_>>, Vec<RejectedLine>) {
     let mut points = Vec::new();
     let mut rejected = Vec::new();
     for (index, raw) in split_lines(body).enumerate() {
@@ -115,25 +106,14 @@ pub fn parse_body(
         let line_number = index + 1;
         match parse_line(line, precision, default_time) {
             Ok(None) => {}
-            Ok(Some(point)) => points.push(NumberedPoint {
-                line_number,
-                line,
-                point,
-            }),
-            Err(reason) => rejected.push(RejectedLine {
-                syntax: true,
-                ..RejectedLine::new(line_number, line, reason)
-            }),
+            Ok(Some(point)) => points.push(NumberedPoint { line_number, line, point }),
+            Err(reason) => rejected.push(RejectedLine { syntax: true, ..RejectedLine::new(line_number, line, reason) }),
         }
     }
     (points, rejected)
 }
 
-fn parse_line(
-    line: &str,
-    precision: Precision,
-    default_time: i64,
-) -> Result<Option<Point>, String> {
+fn parse_line(line: &str, precision: Precision, default_time: i64) -> Result<Option<Point>, String> {
     let Some(parsed) = influxdb_line_protocol::parse_lines(line).next() else {
         return Ok(None);
     };
@@ -174,12 +154,7 @@ fn parse_line(
             .ok_or_else(|| format!("timestamp {ts} is out of range for precision {precision:?}"))?,
         None => default_time,
     };
-    Ok(Some(Point {
-        measurement,
-        tags,
-        fields,
-        time,
-    }))
+    Ok(Some(Point { measurement, tags, fields, time }))
 }
 
 fn check_column_name(name: &str, what: &str) -> Result<(), String> {
@@ -242,10 +217,7 @@ mod tests {
         let (points, rejected) = parse("cpu,host=a usage=1.5,n=3i 1704067200\ncpu v=1");
         assert!(rejected.is_empty(), "{rejected:?}");
         assert_eq!(points[0].time, 1_704_067_200_000_000_000);
-        assert_eq!(
-            points[0].fields[1],
-            ("n".to_owned(), FieldValue::Integer(3))
-        );
+        assert_eq!(points[0].fields[1], ("n".to_owned(), FieldValue::Integer(3)));
         assert_eq!(points[1].time, 42);
     }
 
@@ -260,15 +232,10 @@ mod tests {
 
     #[test]
     fn duplicate_tags_reserved_names_and_overflow_are_rejected_per_line() {
-        let (_, rejected) =
-            parse("a,t=1,t=2 v=1\na time=1\na,time=x v=1\na,v=1 v=2\na v=1 99999999999999999");
+        let (_, rejected) = parse("a,t=1,t=2 v=1\na time=1\na,time=x v=1\na,v=1 v=2\na v=1 99999999999999999");
         let numbers: Vec<_> = rejected.iter().map(|r| r.line_number).collect();
         assert_eq!(numbers, [1, 2, 3, 4, 5], "{rejected:?}");
-        assert!(
-            rejected[0].reason.contains("duplicate tag key"),
-            "{}",
-            rejected[0].reason
-        );
+        assert!(rejected[0].reason.contains("duplicate tag key"), "{}", rejected[0].reason);
     }
 
     #[test]

@@ -7,9 +7,7 @@
 
 use std::collections::HashMap;
 
-use sediment_catalog::{
-    CatalogOp, CatalogState, ColumnKind, FieldType, MAX_COLUMNS_PER_TABLE, validate_name,
-};
+use sediment_catalog::{CatalogOp, CatalogState, ColumnKind, FieldType, MAX_COLUMNS_PER_TABLE, validate_name};
 
 use crate::ingest::lp::{FieldValue, NumberedPoint, RejectedLine};
 
@@ -32,17 +30,11 @@ pub fn field_type(value: &FieldValue) -> FieldType {
 }
 
 /// Validates `points` for database `db` against `catalog`.
-pub fn validate<'a>(
-    catalog: &CatalogState,
-    db: &str,
-    points: Vec<NumberedPoint<'a>>,
-) -> ValidatedWrite<'a> {
+pub fn validate<'a>(catalog: &CatalogState, db: &str, points: Vec<NumberedPoint<'a>>) -> ValidatedWrite<'a> {
     let mut out = ValidatedWrite::default();
     let database = catalog.database(db);
     if database.is_none() {
-        out.ops.push(CatalogOp::CreateDatabase {
-            name: db.to_owned(),
-        });
+        out.ops.push(CatalogOp::CreateDatabase { name: db.to_owned() });
     }
     // Columns this request adds, per table, in first-seen order.
     let mut new_columns: HashMap<String, Vec<(String, ColumnKind)>> = HashMap::new();
@@ -55,17 +47,10 @@ pub fn validate<'a>(
             && !new_tables.contains(&point.measurement)
             && let Err(e) = validate_name(&point.measurement)
         {
-            out.rejected.push(RejectedLine::new(
-                numbered.line_number,
-                numbered.line,
-                e.to_string(),
-            ));
+            out.rejected.push(RejectedLine::new(numbered.line_number, numbered.line, e.to_string()));
             continue;
         }
-        let added = new_columns
-            .get(&point.measurement)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let added = new_columns.get(&point.measurement).map(Vec::as_slice).unwrap_or_default();
         let kind_of = |name: &str| -> Option<ColumnKind> {
             table
                 .and_then(|t| t.column(name))
@@ -74,12 +59,11 @@ pub fn validate<'a>(
         };
         let mut wanted: Vec<(String, ColumnKind)> = Vec::new();
         let mut reason = None;
-        let expected = point.tags.iter().map(|(k, _)| (k, ColumnKind::Tag)).chain(
-            point
-                .fields
-                .iter()
-                .map(|(k, v)| (k, ColumnKind::Field(field_type(v)))),
-        );
+        let expected = point
+            .tags
+            .iter()
+            .map(|(k, _)| (k, ColumnKind::Tag))
+            .chain(point.fields.iter().map(|(k, v)| (k, ColumnKind::Field(field_type(v)))));
         for (name, kind) in expected {
             match kind_of(name) {
                 Some(existing) if existing == kind => {}
@@ -95,45 +79,29 @@ pub fn validate<'a>(
         }
         let existing_count = table.map_or(1, |t| t.columns.len()) + added.len();
         if reason.is_none() && existing_count + wanted.len() > MAX_COLUMNS_PER_TABLE {
-            reason = Some(format!(
-                "table {:?} would have more than {MAX_COLUMNS_PER_TABLE} columns",
-                point.measurement
-            ));
+            reason =
+                Some(format!("table {:?} would have more than {MAX_COLUMNS_PER_TABLE} columns", point.measurement));
         }
         if let Some(reason) = reason {
-            out.rejected.push(RejectedLine::new(
-                numbered.line_number,
-                numbered.line,
-                reason,
-            ));
+            out.rejected.push(RejectedLine::new(numbered.line_number, numbered.line, reason));
             continue;
         }
         if table.is_none() && !new_tables.contains(&point.measurement) {
             new_tables.push(point.measurement.clone());
         }
         if !wanted.is_empty() {
-            new_columns
-                .entry(point.measurement.clone())
-                .or_default()
-                .extend(wanted);
+            new_columns.entry(point.measurement.clone()).or_default().extend(wanted);
         }
         out.points.push(numbered);
     }
 
     for table in new_tables {
-        out.ops.push(CatalogOp::CreateTable {
-            db: db.to_owned(),
-            table,
-        });
+        out.ops.push(CatalogOp::CreateTable { db: db.to_owned(), table });
     }
     let mut tables: Vec<_> = new_columns.into_iter().collect();
     tables.sort_by(|a, b| a.0.cmp(&b.0));
     for (table, columns) in tables {
-        out.ops.push(CatalogOp::AddColumns {
-            db: db.to_owned(),
-            table,
-            columns,
-        });
+        out.ops.push(CatalogOp::AddColumns { db: db.to_owned(), table, columns });
     }
     if out.points.is_empty() {
         out.ops.clear();
@@ -162,18 +130,12 @@ mod tests {
 
     #[test]
     fn a_conflicting_type_rejects_that_line_only() {
-        let v = check(
-            &CatalogState::default(),
-            "cpu usage=1.5 1\ncpu usage=\"x\" 2\ncpu usage=2.5 3\ncpu,usage=t v=1 4",
-        );
+        let v =
+            check(&CatalogState::default(), "cpu usage=1.5 1\ncpu usage=\"x\" 2\ncpu usage=2.5 3\ncpu,usage=t v=1 4");
         assert_eq!(v.points.len(), 2);
         let numbers: Vec<_> = v.rejected.iter().map(|r| r.line_number).collect();
         assert_eq!(numbers, [2, 4]);
-        assert!(
-            v.rejected[0].reason.contains("float field"),
-            "{}",
-            v.rejected[0].reason
-        );
+        assert!(v.rejected[0].reason.contains("float field"), "{}", v.rejected[0].reason);
     }
 
     #[test]

@@ -32,10 +32,7 @@ pub(crate) fn copy_rows(
                     if let (Some(h), Some(first)) = (header.take(), lines.first_mut()) {
                         first.insert_str(0, &h);
                     }
-                    lines
-                        .into_iter()
-                        .map(|l| Ok(CopyData::new(Bytes::from(l))))
-                        .collect()
+                    lines.into_iter().map(|l| Ok(CopyData::new(Bytes::from(l)))).collect()
                 }
                 Err(e) => vec![Err(error::datafusion_error(e.into()))],
             },
@@ -59,19 +56,13 @@ fn header_line(batches: &SendableRecordBatchStream, format: &CopyFormat) -> Stri
 }
 
 /// One line per row.
-fn encode_batch(
-    batch: &RecordBatch,
-    format: &CopyFormat,
-) -> Result<Vec<String>, arrow::error::ArrowError> {
+fn encode_batch(batch: &RecordBatch, format: &CopyFormat) -> Result<Vec<String>, arrow::error::ArrowError> {
     let options = FormatOptions::default()
         .with_null(&format.null)
         .with_timestamp_format(Some(TIMESTAMP_FORMAT))
         .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
-    let formatters = batch
-        .columns()
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-        .collect::<Result<Vec<_>, _>>()?;
+    let formatters =
+        batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options)).collect::<Result<Vec<_>, _>>()?;
     let mut lines = Vec::with_capacity(batch.num_rows());
     let mut value = String::new();
     for row in 0..batch.num_rows() {
@@ -87,10 +78,7 @@ fn encode_batch(
             value.clear();
             if let DataType::Boolean = column.data_type() {
                 // Postgres spells booleans t and f in COPY output.
-                let b = column
-                    .as_any()
-                    .downcast_ref::<arrow::array::BooleanArray>()
-                    .is_some_and(|a| a.value(row));
+                let b = column.as_any().downcast_ref::<arrow::array::BooleanArray>().is_some_and(|a| a.value(row));
                 value.push(if b { 't' } else { 'f' });
             } else {
                 write!(value, "{}", formatter.value(row))
@@ -160,31 +148,18 @@ mod tests {
     }
 
     fn text() -> CopyFormat {
-        CopyFormat {
-            csv: false,
-            header: false,
-            delimiter: '\t',
-            null: "\\N".into(),
-        }
+        CopyFormat { csv: false, header: false, delimiter: '\t', null: "\\N".into() }
     }
 
     #[test]
     fn text_format_escapes_and_spells_nulls_and_booleans_like_postgres() {
         let lines = encode_batch(&batch(), &text()).expect("encodes");
-        assert_eq!(
-            lines,
-            ["a\\tb\t1.5\tt\n", "\\N\t2.0\tf\n", "x,\"y\"\t\\N\t\\N\n"]
-        );
+        assert_eq!(lines, ["a\\tb\t1.5\tt\n", "\\N\t2.0\tf\n", "x,\"y\"\t\\N\t\\N\n"]);
     }
 
     #[test]
     fn csv_format_quotes_only_what_needs_it() {
-        let csv = CopyFormat {
-            csv: true,
-            header: true,
-            delimiter: ',',
-            null: String::new(),
-        };
+        let csv = CopyFormat { csv: true, header: true, delimiter: ',', null: String::new() };
         let lines = encode_batch(&batch(), &csv).expect("encodes");
         assert_eq!(lines, ["a\tb,1.5,t\n", ",2.0,f\n", "\"x,\"\"y\"\"\",,\n"]);
     }

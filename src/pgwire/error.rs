@@ -20,9 +20,7 @@ use crate::query::QueryError;
 pub(crate) fn sqlstate(kind: ErrorKind) -> &'static str {
     use ErrorKind as K;
     match kind {
-        K::InvalidRequest | K::UnsupportedMedia | K::LineProtocolSyntax | K::PartialWrite => {
-            "22023"
-        }
+        K::InvalidRequest | K::UnsupportedMedia | K::LineProtocolSyntax | K::PartialWrite => "22023",
         K::SchemaConflict | K::TypeMismatch => "42804",
         K::LimitExceeded | K::PayloadTooLarge => "54000",
         K::QuerySyntax => "42601",
@@ -72,11 +70,7 @@ fn log(kind: ErrorKind, message: &str) {
 }
 
 fn response_info(kind: ErrorKind, message: String) -> ErrorInfo {
-    ErrorInfo::new(
-        severity(kind).to_owned(),
-        sqlstate(kind).to_owned(),
-        message,
-    )
+    ErrorInfo::new(severity(kind).to_owned(), sqlstate(kind).to_owned(), message)
 }
 
 /// The ErrorResponse for a query error, with the syntax error position when
@@ -86,11 +80,7 @@ pub(crate) fn to_pg_error(e: &QueryError) -> PgWireError {
     let text = e.to_string();
     log(kind, &text);
     let mut info = response_info(kind, client_message(kind, &text));
-    if let QueryError::Sql(SqlError::Syntax {
-        position: Some(position),
-        ..
-    }) = e
-    {
+    if let QueryError::Sql(SqlError::Syntax { position: Some(position), .. }) = e {
         // Both are 1-based character offsets into the query text.
         info.position = Some(position.to_string());
     }
@@ -162,10 +152,7 @@ mod tests {
 
     #[test]
     fn syntax_errors_carry_their_position() {
-        let e = QueryError::Sql(SqlError::Syntax {
-            message: "Expected: an expression".into(),
-            position: Some(8),
-        });
+        let e = QueryError::Sql(SqlError::Syntax { message: "Expected: an expression".into(), position: Some(8) });
         let info = error_info(to_pg_error(&e));
         assert_eq!(info.code, "42601");
         assert_eq!(info.severity, "ERROR");
@@ -188,9 +175,7 @@ mod tests {
 
     #[test]
     fn startup_errors_become_fatal() {
-        let info = error_info(fatal(to_pg_error(&QueryError::DatabaseNotFound(
-            "nope".into(),
-        ))));
+        let info = error_info(fatal(to_pg_error(&QueryError::DatabaseNotFound("nope".into()))));
         assert_eq!(info.code, "3D000");
         assert!(info.is_fatal());
     }

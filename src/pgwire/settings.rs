@@ -80,19 +80,13 @@ pub(crate) struct Settings {
 impl Settings {
     /// Settings as a connection's startup parameters leave them.
     pub(crate) fn new(startup: &std::collections::HashMap<String, String>) -> Self {
-        let settings = Self {
-            changed: Mutex::new(BTreeMap::new()),
-        };
+        let settings = Self { changed: Mutex::new(BTreeMap::new()) };
         if let Some(name) = startup.get("application_name") {
             let _ = settings.set("application_name", name);
         }
         // `options=-c name=value` in the startup message, as libpq sends it.
         if let Some(options) = startup.get("options") {
-            for pair in options
-                .split_whitespace()
-                .filter(|o| *o != "-c")
-                .map(|o| o.trim_start_matches("-c"))
-            {
+            for pair in options.split_whitespace().filter(|o| *o != "-c").map(|o| o.trim_start_matches("-c")) {
                 if let Some((name, value)) = pair.split_once('=') {
                     let _ = settings.set(&name.replace('-', "_"), value);
                 }
@@ -109,37 +103,23 @@ impl Settings {
     ///
     /// # Errors
     /// DataFusion options, fixed server facts, and values sediment cannot honour.
-    pub(crate) fn set(
-        &self,
-        name: &str,
-        value: &str,
-    ) -> Result<Option<(&'static str, String)>, PgWireError> {
+    pub(crate) fn set(&self, name: &str, value: &str) -> Result<Option<(&'static str, String)>, PgWireError> {
         let name = name.to_lowercase();
         if name.starts_with("datafusion.") {
-            return Err(kind_error(
-                ErrorKind::Forbidden,
-                format!("permission denied to set parameter \"{name}\""),
-            ));
+            return Err(kind_error(ErrorKind::Forbidden, format!("permission denied to set parameter \"{name}\"")));
         }
         if FIXED.contains(&name.as_str()) {
-            return Err(kind_error(
-                ErrorKind::Forbidden,
-                format!("parameter \"{name}\" cannot be changed"),
-            ));
+            return Err(kind_error(ErrorKind::Forbidden, format!("parameter \"{name}\" cannot be changed")));
         }
         if value.eq_ignore_ascii_case("default") {
             self.lock().remove(&name);
             return Ok(self.report(&name));
         }
         match name.as_str() {
-            "client_encoding"
-                if !matches!(value.to_uppercase().as_str(), "UTF8" | "UTF-8" | "UNICODE") =>
-            {
+            "client_encoding" if !matches!(value.to_uppercase().as_str(), "UTF8" | "UTF-8" | "UNICODE") => {
                 return Err(kind_error(
                     ErrorKind::Unsupported,
-                    format!(
-                        "client encoding \"{value}\" is not supported: sediment speaks UTF8 only"
-                    ),
+                    format!("client encoding \"{value}\" is not supported: sediment speaks UTF8 only"),
                 ));
             }
             "statement_timeout" if value.trim() != "0" && parse_duration(value).is_none() => {
@@ -148,9 +128,7 @@ impl Settings {
                     format!("invalid value for parameter \"statement_timeout\": \"{value}\""),
                 ));
             }
-            "sediment.query_language"
-                if !matches!(value.to_lowercase().as_str(), "sql" | "influxql") =>
-            {
+            "sediment.query_language" if !matches!(value.to_lowercase().as_str(), "sql" | "influxql") => {
                 return Err(kind_error(
                     ErrorKind::InvalidRequest,
                     format!(
@@ -160,11 +138,7 @@ impl Settings {
             }
             _ => {}
         }
-        let value = if name == "client_encoding" {
-            "UTF8".to_owned()
-        } else {
-            value.to_owned()
-        };
+        let value = if name == "client_encoding" { "UTF8".to_owned() } else { value.to_owned() };
         self.lock().insert(name.clone(), value);
         Ok(self.report(&name))
     }
@@ -177,20 +151,16 @@ impl Settings {
     /// A setting's current value; `None` for a name no one set and that has no default.
     pub(crate) fn get(&self, name: &str) -> Option<String> {
         let name = name.to_lowercase();
-        self.lock().get(&name).cloned().or_else(|| {
-            DEFAULTS
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
+        self.lock()
+            .get(&name)
+            .cloned()
+            .or_else(|| DEFAULTS.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned()))
     }
 
     /// Every setting with its current value, sorted by name (`SHOW ALL`).
     pub(crate) fn all(&self) -> Vec<(String, String)> {
-        let mut all: BTreeMap<String, String> = DEFAULTS
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-            .collect();
+        let mut all: BTreeMap<String, String> =
+            DEFAULTS.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
         all.extend(self.lock().clone());
         all.into_iter().collect()
     }
@@ -211,11 +181,7 @@ impl Settings {
     }
 
     pub(crate) fn language(&self) -> Language {
-        match self
-            .get("sediment.query_language")
-            .map(|v| v.to_lowercase())
-            .as_deref()
-        {
+        match self.get("sediment.query_language").map(|v| v.to_lowercase()).as_deref() {
             Some("influxql") => Language::InfluxQl,
             _ => Language::Sql,
         }
@@ -226,9 +192,7 @@ impl Settings {
 /// (`us`, `ms`, `s`, `min`, `h`, `d`). Zero means no limit.
 pub(crate) fn parse_duration(text: &str) -> Option<std::time::Duration> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: f64 = number.parse().ok()?;
     let millis = number
@@ -252,29 +216,16 @@ mod tests {
 
     #[test]
     fn set_show_and_reset_behave_like_postgres() {
-        let settings = Settings::new(&HashMap::from([(
-            "application_name".to_owned(),
-            "psql".to_owned(),
-        )]));
+        let settings = Settings::new(&HashMap::from([("application_name".to_owned(), "psql".to_owned())]));
         assert_eq!(settings.get("application_name").as_deref(), Some("psql"));
-        assert_eq!(
-            settings.set("DateStyle", "ISO, DMY").expect("set"),
-            Some(("DateStyle", "ISO, DMY".to_owned()))
-        );
+        assert_eq!(settings.set("DateStyle", "ISO, DMY").expect("set"), Some(("DateStyle", "ISO, DMY".to_owned())));
         assert_eq!(settings.get("datestyle").as_deref(), Some("ISO, DMY"));
-        assert!(
-            settings
-                .set("datafusion.execution.batch_size", "1")
-                .is_err()
-        );
+        assert!(settings.set("datafusion.execution.batch_size", "1").is_err());
         assert!(settings.set("server_version", "99").is_err());
         assert!(settings.set("client_encoding", "LATIN1").is_err());
         settings.set("extra_float_digits", "3").expect("set");
         let reported = settings.reset(None);
-        assert!(
-            reported.contains(&("DateStyle", "ISO, MDY".to_owned())),
-            "{reported:?}"
-        );
+        assert!(reported.contains(&("DateStyle", "ISO, MDY".to_owned())), "{reported:?}");
         assert_eq!(settings.get("extra_float_digits").as_deref(), Some("1"));
         assert_eq!(settings.get("no_such_thing"), None);
     }
@@ -291,10 +242,8 @@ mod tests {
 
     #[test]
     fn the_query_language_comes_from_set_or_startup_options() {
-        let settings = Settings::new(&HashMap::from([(
-            "options".to_owned(),
-            "-c sediment.query_language=influxql".to_owned(),
-        )]));
+        let settings =
+            Settings::new(&HashMap::from([("options".to_owned(), "-c sediment.query_language=influxql".to_owned())]));
         assert_eq!(settings.language(), Language::InfluxQl);
         settings.set("sediment.query_language", "sql").expect("set");
         assert_eq!(settings.language(), Language::Sql);

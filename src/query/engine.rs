@@ -39,10 +39,7 @@ pub struct QueryConfig {
 
 impl Default for QueryConfig {
     fn default() -> Self {
-        Self {
-            memory_limit: 1024 * 1024 * 1024,
-            target_partitions: 0,
-        }
+        Self { memory_limit: 1024 * 1024 * 1024, target_partitions: 0 }
     }
 }
 
@@ -56,9 +53,7 @@ pub struct QueryEngine {
 
 impl fmt::Debug for QueryEngine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueryEngine")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+        f.debug_struct("QueryEngine").field("config", &self.config).finish_non_exhaustive()
     }
 }
 
@@ -71,18 +66,11 @@ impl QueryEngine {
         store: Arc<dyn ObjectStore>,
         config: QueryConfig,
     ) -> Result<Self, QueryError> {
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(FairSpillPool::new(config.memory_limit)))
-            .build_arc()?;
+        let runtime =
+            RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(config.memory_limit))).build_arc()?;
         let store_url = ObjectStoreUrl::parse("sediment://store")?;
         runtime.register_object_store(store_url.as_ref(), store);
-        Ok(Self {
-            catalog,
-            buffer,
-            runtime,
-            store_url,
-            config,
-        })
+        Ok(Self { catalog, buffer, runtime, store_url, config })
     }
 
     /// A session on database `db`.
@@ -112,10 +100,7 @@ impl QueryEngine {
             .with_default_catalog_and_schema(db, "public")
             .with_create_default_catalog_and_schema(false)
             // Small pools otherwise fail sorts that could have spilled.
-            .set_usize(
-                "datafusion.execution.sort_spill_reservation_bytes",
-                1024 * 1024,
-            );
+            .set_usize("datafusion.execution.sort_spill_reservation_bytes", 1024 * 1024);
         if self.config.target_partitions > 0 {
             config = config.with_target_partitions(self.config.target_partitions);
         }
@@ -140,10 +125,7 @@ impl QueryEngine {
                 .map_err(|e| QueryError::DataFusion(*e))?;
         }
         ctx.register_udf(version_udf());
-        Ok(QuerySession {
-            ctx,
-            db: db.to_owned(),
-        })
+        Ok(QuerySession { ctx, db: db.to_owned() })
     }
 }
 
@@ -155,9 +137,7 @@ pub struct QuerySession {
 
 impl fmt::Debug for QuerySession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QuerySession")
-            .field("db", &self.db)
-            .finish_non_exhaustive()
+        f.debug_struct("QuerySession").field("db", &self.db).finish_non_exhaustive()
     }
 }
 
@@ -182,10 +162,7 @@ impl QuerySession {
     ///
     /// # Errors
     /// Physical planning failed.
-    pub async fn execute(
-        &self,
-        plan: LogicalPlan,
-    ) -> Result<SendableRecordBatchStream, QueryError> {
+    pub async fn execute(&self, plan: LogicalPlan) -> Result<SendableRecordBatchStream, QueryError> {
         let frame = self.ctx.execute_logical_plan(plan).await?;
         Ok(frame.execute_stream().await?)
     }
@@ -204,11 +181,7 @@ fn version_udf() -> ScalarUDF {
         vec![],
         DataType::Utf8,
         Volatility::Immutable,
-        Arc::new(|_| {
-            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
-                VERSION_TEXT.to_owned(),
-            ))))
-        }),
+        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(VERSION_TEXT.to_owned()))))),
     )
 }
 
@@ -225,10 +198,7 @@ struct PublicSchema {
 impl SchemaProvider for PublicSchema {
     fn table_names(&self) -> Vec<String> {
         let snapshot = self.catalog.snapshot();
-        snapshot
-            .database(&self.db)
-            .map(|d| d.tables.keys().cloned().collect())
-            .unwrap_or_default()
+        snapshot.database(&self.db).map(|d| d.tables.keys().cloned().collect()).unwrap_or_default()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
@@ -241,11 +211,7 @@ impl SchemaProvider for PublicSchema {
         let Some(table) = snapshot.table(&self.db, name) else {
             return Ok(None);
         };
-        Ok(Some(Arc::new(SedimentTable::try_new(
-            table,
-            buffered,
-            self.store_url.clone(),
-        )?)))
+        Ok(Some(Arc::new(SedimentTable::try_new(table, buffered, self.store_url.clone())?)))
     }
 
     fn table_exist(&self, name: &str) -> bool {

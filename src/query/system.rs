@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array,
-};
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
 use datafusion::datasource::MemTable;
@@ -33,55 +31,30 @@ pub(crate) fn system_schema(catalog: &CatalogState) -> Result<Arc<dyn SchemaProv
     schema.register_table(
         "databases".into(),
         table(
-            vec![
-                text("database_name"),
-                Field::new("retention_ns", DataType::Int64, true),
-            ],
+            vec![text("database_name"), Field::new("retention_ns", DataType::Int64, true)],
             vec![
                 strings(dbs.clone().map(|d| d.name.clone()).collect()),
-                Arc::new(Int64Array::from(
-                    dbs.clone().map(|d| d.retention_ns).collect::<Vec<_>>(),
-                )),
+                Arc::new(Int64Array::from(dbs.clone().map(|d| d.retention_ns).collect::<Vec<_>>())),
             ],
         )?,
     )?;
-    let tables: Vec<_> = dbs
-        .clone()
-        .flat_map(|d| d.tables.values().map(move |t| (d, t)))
-        .collect();
+    let tables: Vec<_> = dbs.clone().flat_map(|d| d.tables.values().map(move |t| (d, t))).collect();
     schema.register_table(
         "tables".into(),
         table(
-            vec![
-                text("database_name"),
-                text("table_name"),
-                Field::new("files", DataType::UInt64, false),
-            ],
+            vec![text("database_name"), text("table_name"), Field::new("files", DataType::UInt64, false)],
             vec![
                 strings(tables.iter().map(|(d, _)| d.name.clone()).collect()),
                 strings(tables.iter().map(|(_, t)| t.name.clone()).collect()),
-                Arc::new(UInt64Array::from(
-                    tables
-                        .iter()
-                        .map(|(_, t)| t.files.len() as u64)
-                        .collect::<Vec<_>>(),
-                )),
+                Arc::new(UInt64Array::from(tables.iter().map(|(_, t)| t.files.len() as u64).collect::<Vec<_>>())),
             ],
         )?,
     )?;
-    let columns: Vec<_> = tables
-        .iter()
-        .flat_map(|(d, t)| t.columns.iter().map(move |c| (d, t, c)))
-        .collect();
+    let columns: Vec<_> = tables.iter().flat_map(|(d, t)| t.columns.iter().map(move |c| (d, t, c))).collect();
     schema.register_table(
         "columns".into(),
         table(
-            vec![
-                text("database_name"),
-                text("table_name"),
-                text("column_name"),
-                text("column_type"),
-            ],
+            vec![text("database_name"), text("table_name"), text("column_name"), text("column_type")],
             vec![
                 strings(columns.iter().map(|(d, _, _)| d.name.clone()).collect()),
                 strings(columns.iter().map(|(_, t, _)| t.name.clone()).collect()),
@@ -90,10 +63,7 @@ pub(crate) fn system_schema(catalog: &CatalogState) -> Result<Arc<dyn SchemaProv
             ],
         )?,
     )?;
-    let files: Vec<_> = tables
-        .iter()
-        .flat_map(|(d, t)| t.files.iter().map(move |f| (d, t, f)))
-        .collect();
+    let files: Vec<_> = tables.iter().flat_map(|(d, t)| t.files.iter().map(move |f| (d, t, f))).collect();
     let ts = DataType::Timestamp(TimeUnit::Nanosecond, None);
     schema.register_table(
         "parquet_files".into(),
@@ -113,21 +83,10 @@ pub(crate) fn system_schema(catalog: &CatalogState) -> Result<Arc<dyn SchemaProv
                 strings(files.iter().map(|(_, t, _)| t.name.clone()).collect()),
                 strings(files.iter().map(|(_, _, f)| f.partition.clone()).collect()),
                 strings(files.iter().map(|(_, _, f)| f.path.clone()).collect()),
-                Arc::new(TimestampNanosecondArray::from(
-                    files.iter().map(|(_, _, f)| f.min_time).collect::<Vec<_>>(),
-                )),
-                Arc::new(TimestampNanosecondArray::from(
-                    files.iter().map(|(_, _, f)| f.max_time).collect::<Vec<_>>(),
-                )),
-                Arc::new(UInt64Array::from(
-                    files.iter().map(|(_, _, f)| f.rows).collect::<Vec<_>>(),
-                )),
-                Arc::new(UInt64Array::from(
-                    files
-                        .iter()
-                        .map(|(_, _, f)| f.size_bytes)
-                        .collect::<Vec<_>>(),
-                )),
+                Arc::new(TimestampNanosecondArray::from(files.iter().map(|(_, _, f)| f.min_time).collect::<Vec<_>>())),
+                Arc::new(TimestampNanosecondArray::from(files.iter().map(|(_, _, f)| f.max_time).collect::<Vec<_>>())),
+                Arc::new(UInt64Array::from(files.iter().map(|(_, _, f)| f.rows).collect::<Vec<_>>())),
+                Arc::new(UInt64Array::from(files.iter().map(|(_, _, f)| f.size_bytes).collect::<Vec<_>>())),
             ],
         )?,
     )?;

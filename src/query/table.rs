@@ -32,8 +32,8 @@ use datafusion::functions_aggregate::first_last::last_value_udaf;
 use datafusion::logical_expr::expr::NullTreatment;
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{
-    BinaryExpr, Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, Operator,
-    TableProviderFilterPushDown, TableType,
+    BinaryExpr, Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, Operator, TableProviderFilterPushDown,
+    TableType,
 };
 use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_plan::ExecutionPlan;
@@ -67,11 +67,7 @@ pub(crate) struct SedimentTable {
 }
 
 impl SedimentTable {
-    pub(crate) fn try_new(
-        table: &Table,
-        buffer: Vec<PartitionSnapshot>,
-        store_url: ObjectStoreUrl,
-    ) -> Result<Self> {
+    pub(crate) fn try_new(table: &Table, buffer: Vec<PartitionSnapshot>, store_url: ObjectStoreUrl) -> Result<Self> {
         let schema = table_schema(table);
         let buffer = buffer
             .into_iter()
@@ -80,42 +76,24 @@ impl SedimentTable {
                 Ok((p, aligned))
             })
             .collect::<Result<Vec<_>>>()?;
-        let sources = Arc::new(Sources {
-            schema,
-            files: table.files.clone(),
-            buffer,
-            store_url,
-        });
-        let dedup_plan = if sources.overlap() {
-            Some(dedup_plan(table, &sources)?)
-        } else {
-            None
-        };
-        Ok(Self {
-            sources,
-            dedup_plan,
-        })
+        let sources = Arc::new(Sources { schema, files: table.files.clone(), buffer, store_url });
+        let dedup_plan = if sources.overlap() { Some(dedup_plan(table, &sources)?) } else { None };
+        Ok(Self { sources, dedup_plan })
     }
 }
 
 impl Sources {
     /// Whether two sources of one partition can hold the same point.
     fn overlap(&self) -> bool {
-        let mut ranges: Vec<(&str, TimeRange)> = self
-            .files
-            .iter()
-            .map(|f| (f.partition.as_str(), f.time_range()))
-            .collect();
-        ranges.extend(self.buffer.iter().map(|(p, _)| {
-            (
-                p.partition.as_str(),
-                TimeRange::new(p.min_time, p.max_time.saturating_add(1)),
-            )
-        }));
+        let mut ranges: Vec<(&str, TimeRange)> =
+            self.files.iter().map(|f| (f.partition.as_str(), f.time_range())).collect();
+        ranges.extend(
+            self.buffer
+                .iter()
+                .map(|(p, _)| (p.partition.as_str(), TimeRange::new(p.min_time, p.max_time.saturating_add(1)))),
+        );
         ranges.sort_by(|a, b| a.0.cmp(b.0).then(a.1.start.cmp(&b.1.start)));
-        ranges
-            .windows(2)
-            .any(|w| w[0].0 == w[1].0 && w[0].1.overlaps(&w[1].1))
+        ranges.windows(2).any(|w| w[0].0 == w[1].0 && w[0].1.overlaps(&w[1].1))
     }
 
     /// Execution plans of every source that can hold rows in `range`, with `projection`
@@ -135,11 +113,7 @@ impl Sources {
             }
             None => None,
         };
-        for file in self
-            .files
-            .iter()
-            .filter(|f| f.time_range().overlaps(&range))
-        {
+        for file in self.files.iter().filter(|f| f.time_range().overlaps(&range)) {
             let mut source = ParquetSource::new(Arc::clone(&self.schema));
             if let Some(predicate) = &predicate {
                 source = source.with_predicate(Arc::clone(predicate));
@@ -148,14 +122,10 @@ impl Sources {
                 .with_projection_indices(Some(projection.to_vec()))?
                 .with_file(PartitionedFile::new(file.path.clone(), file.size_bytes))
                 .build();
-            out.push((
-                DataSourceExec::from_data_source(config) as Arc<dyn ExecutionPlan>,
-                file.generation,
-            ));
+            out.push((DataSourceExec::from_data_source(config) as Arc<dyn ExecutionPlan>, file.generation));
         }
         for (i, (partition, batch)) in self.buffer.iter().enumerate() {
-            let partition_range =
-                TimeRange::new(partition.min_time, partition.max_time.saturating_add(1));
+            let partition_range = TimeRange::new(partition.min_time, partition.max_time.saturating_add(1));
             if partition_range.overlaps(&range) {
                 let exec = MemorySourceConfig::try_new_exec(
                     &[vec![batch.clone()]],
@@ -184,10 +154,7 @@ fn align(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
 
 /// `SELECT tags…, time, last_value(f ORDER BY __seq) IGNORE NULLS AS f … GROUP BY tags…, time`
 fn dedup_plan(table: &Table, sources: &Arc<Sources>) -> Result<LogicalPlan> {
-    let raw = Arc::new(RawSources {
-        sources: Arc::clone(sources),
-        schema: raw_schema(&sources.schema),
-    });
+    let raw = Arc::new(RawSources { sources: Arc::clone(sources), schema: raw_schema(&sources.schema) });
     let mut aggregates = Vec::new();
     for column in &table.columns {
         match column.kind {
@@ -208,11 +175,7 @@ fn dedup_plan(table: &Table, sources: &Arc<Sources>) -> Result<LogicalPlan> {
         .filter(|c| matches!(c.kind, ColumnKind::Tag | ColumnKind::Time))
         .map(|c| Expr::Column(c.name.as_str().into()))
         .collect();
-    let output: Vec<Expr> = table
-        .columns
-        .iter()
-        .map(|c| Expr::Column(c.name.as_str().into()))
-        .collect();
+    let output: Vec<Expr> = table.columns.iter().map(|c| Expr::Column(c.name.as_str().into())).collect();
     LogicalPlanBuilder::scan(table.name.as_str(), provider_as_source(raw), None)?
         .aggregate(group, aggregates)?
         .project(output)?
@@ -235,12 +198,10 @@ fn time_range(filters: &[Expr]) -> TimeRange {
             };
             let (op, value) = match (left.as_ref(), right.as_ref()) {
                 (Expr::Column(c), Expr::Literal(v, _)) if c.name == TIME_COLUMN => (*op, v),
-                (Expr::Literal(v, _), Expr::Column(c)) if c.name == TIME_COLUMN => {
-                    match op.swap() {
-                        Some(op) => (op, v),
-                        None => continue,
-                    }
-                }
+                (Expr::Literal(v, _), Expr::Column(c)) if c.name == TIME_COLUMN => match op.swap() {
+                    Some(op) => (op, v),
+                    None => continue,
+                },
                 _ => continue,
             };
             let ScalarValue::TimestampNanosecond(Some(t), _) = value else {
@@ -261,10 +222,7 @@ fn time_range(filters: &[Expr]) -> TimeRange {
     range
 }
 
-fn union_or_empty(
-    inputs: Vec<Arc<dyn ExecutionPlan>>,
-    schema: SchemaRef,
-) -> Result<Arc<dyn ExecutionPlan>> {
+fn union_or_empty(inputs: Vec<Arc<dyn ExecutionPlan>>, schema: SchemaRef) -> Result<Arc<dyn ExecutionPlan>> {
     if inputs.is_empty() {
         return Ok(Arc::new(EmptyExec::new(schema)));
     }
@@ -289,10 +247,7 @@ impl TableProvider for SedimentTable {
         self.dedup_plan.as_ref().map(Cow::Borrowed)
     }
 
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
         Ok(inexact(filters))
     }
 
@@ -306,9 +261,7 @@ impl TableProvider for SedimentTable {
         let all: Vec<usize> = (0..self.sources.schema.fields().len()).collect();
         let projection = projection.unwrap_or(&all);
         let schema = Arc::new(self.sources.schema.project(projection)?);
-        let inputs = self
-            .sources
-            .scan_sources(state, projection, filters, time_range(filters))?;
+        let inputs = self.sources.scan_sources(state, projection, filters, time_range(filters))?;
         union_or_empty(inputs.into_iter().map(|(exec, _)| exec).collect(), schema)
     }
 }
@@ -330,10 +283,7 @@ impl TableProvider for RawSources {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
         Ok(inexact(filters))
     }
 
@@ -348,40 +298,24 @@ impl TableProvider for RawSources {
         let all: Vec<usize> = (0..self.schema.fields().len()).collect();
         let projection = projection.unwrap_or(&all);
         let out_schema = Arc::new(self.schema.project(projection)?);
-        let mut inner: Vec<usize> = projection
-            .iter()
-            .copied()
-            .filter(|&i| i != seq_index)
-            .collect();
+        let mut inner: Vec<usize> = projection.iter().copied().filter(|&i| i != seq_index).collect();
         inner.sort_unstable();
         inner.dedup();
         // Filters on __seq cannot be pushed into sources that lack it.
-        let filters: Vec<Expr> = filters
-            .iter()
-            .filter(|f| !f.column_refs().iter().any(|c| c.name == SEQ_COLUMN))
-            .cloned()
-            .collect();
+        let filters: Vec<Expr> =
+            filters.iter().filter(|f| !f.column_refs().iter().any(|c| c.name == SEQ_COLUMN)).cloned().collect();
         let inner_schema = self.sources.schema.project(&inner)?;
         let mut inputs = Vec::new();
-        for (exec, seq) in
-            self.sources
-                .scan_sources(state, &inner, &filters, time_range(&filters))?
-        {
+        for (exec, seq) in self.sources.scan_sources(state, &inner, &filters, time_range(&filters))? {
             let exprs: Vec<ProjectionExpr> = projection
                 .iter()
                 .map(|&i| {
                     let name = self.schema.field(i).name().clone();
                     if i == seq_index {
-                        ProjectionExpr::new(
-                            Arc::new(Literal::new(ScalarValue::UInt64(Some(seq)))),
-                            name,
-                        )
+                        ProjectionExpr::new(Arc::new(Literal::new(ScalarValue::UInt64(Some(seq)))), name)
                     } else {
                         let at = inner.iter().position(|&j| j == i).unwrap_or_default();
-                        ProjectionExpr::new(
-                            Arc::new(Column::new(inner_schema.field(at).name(), at)),
-                            name,
-                        )
+                        ProjectionExpr::new(Arc::new(Column::new(inner_schema.field(at).name(), at)), name)
                     }
                 })
                 .collect();
@@ -407,9 +341,6 @@ mod tests {
         let r = time_range(&[t().gt_eq(ts(10)).and(t().lt(ts(20))), ts(12).lt_eq(t())]);
         assert_eq!(r, TimeRange::new(12, 20));
         assert_eq!(time_range(&[t().eq(ts(5))]), TimeRange::new(5, 6));
-        assert_eq!(
-            time_range(&[t().gt(ts(5)).or(t().lt(ts(1)))]),
-            TimeRange::ALL
-        );
+        assert_eq!(time_range(&[t().gt(ts(5)).or(t().lt(ts(1)))]), TimeRange::ALL);
     }
 }

@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch,
-    StringBuilder, TimestampNanosecondBuilder, UInt64Builder,
+    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampNanosecondBuilder, UInt64Builder,
 };
 use arrow::datatypes::{Field, Schema};
 use arrow::error::ArrowError;
@@ -141,21 +141,12 @@ impl WriteBuffer {
     }
 
     /// All partitions of one table, oldest generation first.
-    pub fn table_snapshot(
-        &self,
-        db: &str,
-        table: &str,
-    ) -> Result<Vec<PartitionSnapshot>, ArrowError> {
+    pub fn table_snapshot(&self, db: &str, table: &str) -> Result<Vec<PartitionSnapshot>, ArrowError> {
         let state = self.lock();
         let key = (db.to_owned(), table.to_owned());
         let mut out = Vec::new();
         for generation in state.frozen.iter().map(Arc::as_ref).chain([&state.active]) {
-            for partition in generation
-                .tables
-                .get(&key)
-                .into_iter()
-                .flat_map(BTreeMap::values)
-            {
+            for partition in generation.tables.get(&key).into_iter().flat_map(BTreeMap::values) {
                 out.push(partition.snapshot()?);
             }
         }
@@ -287,18 +278,12 @@ impl PartitionBuffer {
             .tags
             .iter()
             .map(|(k, v)| (k, ColumnKind::Tag, Some(v.as_str()), None))
-            .chain(
-                point
-                    .fields
-                    .iter()
-                    .map(|(k, v)| (k, field_kind(v), None, Some(v))),
-            );
+            .chain(point.fields.iter().map(|(k, v)| (k, field_kind(v), None, Some(v))));
         for (name, kind, tag, field) in values {
             let i = match self.index.get(name) {
                 Some(&i) => i,
                 None => {
-                    self.columns
-                        .push((name.clone(), kind, ColumnBuilder::new(kind, self.rows)));
+                    self.columns.push((name.clone(), kind, ColumnBuilder::new(kind, self.rows)));
                     self.index.insert(name.clone(), self.columns.len() - 1);
                     self.columns.len() - 1
                 }
@@ -353,18 +338,13 @@ impl PartitionBuffer {
     fn build_sorted(&self) -> Result<RecordBatch, ArrowError> {
         let mut ordered: Vec<&(String, ColumnKind, ColumnBuilder)> = self.columns.iter().collect();
         ordered.sort_by_key(|(_, kind, _)| *kind != ColumnKind::Tag);
-        let mut fields: Vec<Field> = ordered
-            .iter()
-            .map(|(name, kind, _)| Field::new(name, arrow_type(*kind), true))
-            .collect();
+        let mut fields: Vec<Field> =
+            ordered.iter().map(|(name, kind, _)| Field::new(name, arrow_type(*kind), true)).collect();
         let mut arrays: Vec<ArrayRef> = ordered.iter().map(|(_, _, b)| b.finish_cloned()).collect();
         fields.push(Field::new(TIME_COLUMN, arrow_type(ColumnKind::Time), false));
         arrays.push(Arc::new(self.time.finish_cloned()));
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
-        let tags = ordered
-            .iter()
-            .filter(|(_, kind, _)| *kind == ColumnKind::Tag)
-            .count();
+        let tags = ordered.iter().filter(|(_, kind, _)| *kind == ColumnKind::Tag).count();
         let keys: Vec<usize> = (0..tags).chain([batch.num_columns() - 1]).collect();
         sort_and_dedup(&batch, &keys)
     }
@@ -378,39 +358,22 @@ mod tests {
     fn op(body: &str) -> WalOp {
         let (points, rejected) = parse_body(body, Precision::Nanosecond, 0);
         assert!(rejected.is_empty());
-        WalOp {
-            db: "db".into(),
-            points: points.into_iter().map(|p| p.point).collect(),
-        }
+        WalOp { db: "db".into(), points: points.into_iter().map(|p| p.point).collect() }
     }
 
     #[test]
     fn snapshots_are_sorted_deduplicated_and_fill_missing_columns_with_null() {
         let buffer = WriteBuffer::default();
-        buffer.apply(
-            1,
-            &[op(
-                "cpu,host=b a=1 10\ncpu,host=a a=2 10\ncpu,host=a b=3i 10\ncpu c=true 5",
-            )],
-        );
+        buffer.apply(1, &[op("cpu,host=b a=1 10\ncpu,host=a a=2 10\ncpu,host=a b=3i 10\ncpu c=true 5")]);
         let parts = buffer.table_snapshot("db", "cpu").expect("snapshot");
         assert_eq!(parts.len(), 1);
         let batch = &parts[0].batch;
-        let names: Vec<_> = batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
+        let names: Vec<_> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(names, ["host", "a", "b", "c", "time"]);
         assert_eq!(batch.num_rows(), 3, "host=a at 10 merged");
-        let formatted = arrow::util::pretty::pretty_format_batches(std::slice::from_ref(batch))
-            .expect("formats")
-            .to_string();
-        assert!(
-            formatted.contains("| a    | 2.0 | 3 |      |"),
-            "{formatted}"
-        );
+        let formatted =
+            arrow::util::pretty::pretty_format_batches(std::slice::from_ref(batch)).expect("formats").to_string();
+        assert!(formatted.contains("| a    | 2.0 | 3 |      |"), "{formatted}");
     }
 
     #[test]
@@ -421,27 +384,16 @@ mod tests {
         buffer.apply(2, &[op("cpu a=2 2")]);
         let frozen = buffer.oldest_frozen().expect("frozen");
         assert_eq!(frozen.wal_through, 1);
-        assert_eq!(
-            buffer.table_snapshot("db", "cpu").expect("snapshot").len(),
-            2
-        );
+        assert_eq!(buffer.table_snapshot("db", "cpu").expect("snapshot").len(), 2);
         buffer.drop_frozen(frozen.id);
-        assert_eq!(
-            buffer.table_snapshot("db", "cpu").expect("snapshot").len(),
-            1
-        );
+        assert_eq!(buffer.table_snapshot("db", "cpu").expect("snapshot").len(), 1);
         assert!(buffer.oldest_frozen().is_none());
     }
 
     #[test]
     fn partitions_split_on_utc_days() {
         let buffer = WriteBuffer::default();
-        buffer.apply(
-            1,
-            &[op(
-                "cpu a=1 1704067199000000000\ncpu a=2 1704067200000000000",
-            )],
-        );
+        buffer.apply(1, &[op("cpu a=1 1704067199000000000\ncpu a=2 1704067200000000000")]);
         let parts = buffer.table_snapshot("db", "cpu").expect("snapshot");
         let keys: Vec<_> = parts.iter().map(|p| p.partition.as_str()).collect();
         assert_eq!(keys, ["2023-12-31", "2024-01-01"]);

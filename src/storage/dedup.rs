@@ -12,45 +12,26 @@ use arrow::error::ArrowError;
 use arrow::row::{RowConverter, SortField};
 
 /// Sorts `batch` by `key_columns` (tags then time, by index), stably, and merges duplicate keys.
-pub(crate) fn sort_and_dedup(
-    batch: &RecordBatch,
-    key_columns: &[usize],
-) -> Result<RecordBatch, ArrowError> {
+pub(crate) fn sort_and_dedup(batch: &RecordBatch, key_columns: &[usize]) -> Result<RecordBatch, ArrowError> {
     if batch.num_rows() <= 1 {
         return Ok(batch.clone());
     }
     let order = UInt64Array::from_iter_values(0..batch.num_rows() as u64);
     let mut sort_columns: Vec<SortColumn> = key_columns
         .iter()
-        .map(|&i| SortColumn {
-            values: Arc::clone(batch.column(i)),
-            options: Some(SortOptions::new(false, true)),
-        })
+        .map(|&i| SortColumn { values: Arc::clone(batch.column(i)), options: Some(SortOptions::new(false, true)) })
         .collect();
     // Arrival order breaks ties, so the last row of a group is the last write.
-    sort_columns.push(SortColumn {
-        values: Arc::new(order),
-        options: None,
-    });
+    sort_columns.push(SortColumn { values: Arc::new(order), options: None });
     let indices = lexsort_to_indices(&sort_columns, None)?;
     let sorted = take_record_batch(batch, &indices)?;
     merge_sorted_duplicates(&sorted, key_columns)
 }
 
 /// Merges runs of equal keys in an already sorted batch.
-pub(crate) fn merge_sorted_duplicates(
-    sorted: &RecordBatch,
-    key_columns: &[usize],
-) -> Result<RecordBatch, ArrowError> {
-    let keys: Vec<ArrayRef> = key_columns
-        .iter()
-        .map(|&i| Arc::clone(sorted.column(i)))
-        .collect();
-    let converter = RowConverter::new(
-        keys.iter()
-            .map(|a| SortField::new(a.data_type().clone()))
-            .collect(),
-    )?;
+pub(crate) fn merge_sorted_duplicates(sorted: &RecordBatch, key_columns: &[usize]) -> Result<RecordBatch, ArrowError> {
+    let keys: Vec<ArrayRef> = key_columns.iter().map(|&i| Arc::clone(sorted.column(i))).collect();
+    let converter = RowConverter::new(keys.iter().map(|a| SortField::new(a.data_type().clone())).collect())?;
     let rows = converter.convert_columns(&keys)?;
     // Start row of each group.
     let mut starts: Vec<usize> = Vec::with_capacity(sorted.num_rows());
@@ -62,12 +43,7 @@ pub(crate) fn merge_sorted_duplicates(
     if starts.len() == sorted.num_rows() {
         return Ok(sorted.clone());
     }
-    let ends: Vec<usize> = starts
-        .iter()
-        .skip(1)
-        .copied()
-        .chain([sorted.num_rows()])
-        .collect();
+    let ends: Vec<usize> = starts.iter().skip(1).copied().chain([sorted.num_rows()]).collect();
     let columns = sorted
         .columns()
         .iter()
@@ -79,9 +55,7 @@ pub(crate) fn merge_sorted_duplicates(
                 starts
                     .iter()
                     .zip(&ends)
-                    .map(|(&s, &e)| {
-                        (s..e).rev().find(|&r| column.is_valid(r)).unwrap_or(e - 1) as u32
-                    })
+                    .map(|(&s, &e)| (s..e).rev().find(|&r| column.is_valid(r)).unwrap_or(e - 1) as u32)
                     .collect()
             };
             take(column.as_ref(), &pick, None)
@@ -97,19 +71,10 @@ mod tests {
 
     use super::*;
 
-    fn batch(
-        hosts: &[Option<&str>],
-        times: &[i64],
-        a: &[Option<f64>],
-        b: &[Option<i64>],
-    ) -> RecordBatch {
+    fn batch(hosts: &[Option<&str>], times: &[i64], a: &[Option<f64>], b: &[Option<i64>]) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![
             Field::new("host", DataType::Utf8, true),
-            Field::new(
-                "time",
-                DataType::Timestamp(TimeUnit::Nanosecond, None),
-                false,
-            ),
+            Field::new("time", DataType::Timestamp(TimeUnit::Nanosecond, None), false),
             Field::new("a", DataType::Float64, true),
             Field::new("b", DataType::Int64, true),
         ]));
@@ -146,21 +111,8 @@ mod tests {
 
     #[test]
     fn batches_without_duplicates_are_only_sorted() {
-        let input = batch(
-            &[Some("b"), Some("a")],
-            &[1, 1],
-            &[Some(1.0), Some(2.0)],
-            &[None, None],
-        );
+        let input = batch(&[Some("b"), Some("a")], &[1, 1], &[Some(1.0), Some(2.0)], &[None, None]);
         let out = sort_and_dedup(&input, &[0, 1]).expect("sorts");
-        assert_eq!(
-            out,
-            batch(
-                &[Some("a"), Some("b")],
-                &[1, 1],
-                &[Some(2.0), Some(1.0)],
-                &[None, None]
-            )
-        );
+        assert_eq!(out, batch(&[Some("a"), Some("b")], &[1, 1], &[Some(2.0), Some(1.0)], &[None, None]));
     }
 }

@@ -33,10 +33,7 @@ mod tests {
 
     #[test]
     fn keys_are_as_documented_and_escape_odd_names() {
-        assert_eq!(
-            parquet_file("db", "cpu", "2024-01-01", "f").as_ref(),
-            "data/db/cpu/2024-01-01/f.parquet"
-        );
+        assert_eq!(parquet_file("db", "cpu", "2024-01-01", "f").as_ref(), "data/db/cpu/2024-01-01/f.parquet");
         // A '/' in a name must not create another directory level.
         assert_eq!(parquet_file("d/b", "c", "p", "f").parts().count(), 5);
         assert_eq!(wal_file(7).as_ref(), "wal/00000000000000000007.wal");

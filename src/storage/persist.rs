@@ -24,20 +24,11 @@ use crate::storage::wal::{Wal, WalError};
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
     #[error("encoding Parquet for {table}: {source}")]
-    Encode {
-        table: String,
-        source: parquet::errors::ParquetError,
-    },
+    Encode { table: String, source: parquet::errors::ParquetError },
     #[error("building the batch for {table}: {source}")]
-    Arrow {
-        table: String,
-        source: arrow::error::ArrowError,
-    },
+    Arrow { table: String, source: arrow::error::ArrowError },
     #[error("uploading {path}: {source}")]
-    Upload {
-        path: String,
-        source: object_store::Error,
-    },
+    Upload { path: String, source: object_store::Error },
     #[error("registering files: {0}")]
     Catalog(#[from] CatalogError),
     #[error("truncating the WAL: {0}")]
@@ -59,19 +50,8 @@ pub struct Persister {
 }
 
 impl Persister {
-    pub fn new(
-        catalog: Arc<Catalog>,
-        buffer: Arc<WriteBuffer>,
-        wal: Wal,
-        store: Arc<dyn ObjectStore>,
-    ) -> Self {
-        Self {
-            catalog,
-            buffer,
-            wal,
-            store,
-            running: Mutex::new(()),
-        }
+    pub fn new(catalog: Arc<Catalog>, buffer: Arc<WriteBuffer>, wal: Wal, store: Arc<dyn ObjectStore>) -> Self {
+        Self { catalog, buffer, wal, store, running: Mutex::new(()) }
     }
 
     /// Persists everything buffered so far. One run at a time.
@@ -91,32 +71,18 @@ impl Persister {
 
     async fn persist_generation(&self, generation: &Generation) -> Result<(), PersistError> {
         let mut ops: Vec<CatalogOp> = Vec::new();
-        let partitions = generation
-            .partitions()
-            .map_err(|source| PersistError::Arrow {
-                table: "buffer".into(),
-                source,
-            })?;
+        let partitions =
+            generation.partitions().map_err(|source| PersistError::Arrow { table: "buffer".into(), source })?;
         let mut total_rows = 0;
         for (db, table, partition) in partitions {
             let file = self.write_file(&db, &table, &partition).await?;
             total_rows += file.rows;
             match ops.last_mut() {
-                Some(CatalogOp::AddFiles {
-                    db: d,
-                    table: t,
-                    files,
-                }) if *d == db && *t == table => files.push(file),
-                _ => ops.push(CatalogOp::AddFiles {
-                    db,
-                    table,
-                    files: vec![file],
-                }),
+                Some(CatalogOp::AddFiles { db: d, table: t, files }) if *d == db && *t == table => files.push(file),
+                _ => ops.push(CatalogOp::AddFiles { db, table, files: vec![file] }),
             }
         }
-        ops.push(CatalogOp::SetWalPersisted {
-            through: generation.wal_through,
-        });
+        ops.push(CatalogOp::SetWalPersisted { through: generation.wal_through });
         let files = ops.len() - 1;
         self.catalog.apply(ops).await?;
         tracing::info!(
@@ -138,14 +104,8 @@ impl Persister {
         let catalog = self.catalog.snapshot();
         let meta = catalog
             .table(db, table)
-            .ok_or_else(|| PersistError::MissingTable {
-                db: db.to_owned(),
-                table: table.to_owned(),
-            })?;
-        let tag_count = meta
-            .tag_columns()
-            .filter(|c| partition.batch.schema().index_of(&c.name).is_ok())
-            .count();
+            .ok_or_else(|| PersistError::MissingTable { db: db.to_owned(), table: table.to_owned() })?;
+        let tag_count = meta.tag_columns().filter(|c| partition.batch.schema().index_of(&c.name).is_ok()).count();
         let batch = partition.batch.clone();
         let name = format!("{db}.{table}");
         let bytes = tokio::task::spawn_blocking(move || encode_parquet(&batch, tag_count))
@@ -154,24 +114,15 @@ impl Persister {
                 table: name.clone(),
                 source: parquet::errors::ParquetError::External(Box::new(e)),
             })?
-            .map_err(|source| PersistError::Encode {
-                table: name,
-                source,
-            })?;
+            .map_err(|source| PersistError::Encode { table: name, source })?;
         let id = uuid::Uuid::now_v7().to_string();
         let path = paths::parquet_file(db, table, &partition.partition, &id);
         let size_bytes = bytes.len() as u64;
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
+        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
         self.store
             .put_opts(&path, PutPayload::from(bytes), opts)
             .await
-            .map_err(|source| PersistError::Upload {
-                path: path.to_string(),
-                source,
-            })?;
+            .map_err(|source| PersistError::Upload { path: path.to_string(), source })?;
         Ok(ParquetFile {
             id,
             path: path.to_string(),
@@ -193,11 +144,7 @@ pub(crate) fn encode_parquet(
     let time_index = batch.num_columns() - 1;
     let sorting = (0..tag_count)
         .chain([time_index])
-        .map(|i| SortingColumn {
-            column_idx: i as i32,
-            descending: false,
-            nulls_first: true,
-        })
+        .map(|i| SortingColumn { column_idx: i as i32, descending: false, nulls_first: true })
         .collect();
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))

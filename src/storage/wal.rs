@@ -40,15 +40,10 @@ const MAX_COMMIT_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
     #[error("WAL I/O on {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("WAL storage: {0}")]
     Store(#[from] object_store::Error),
-    #[error(
-        "WAL file {path} is corrupt: {reason}; start with --wal-ignore-corrupt to skip it (its writes are lost)"
-    )]
+    #[error("WAL file {path} is corrupt: {reason}; start with --wal-ignore-corrupt to skip it (its writes are lost)")]
     Corrupt { path: String, reason: String },
     #[error("the WAL is shut down")]
     Closed,
@@ -102,14 +97,7 @@ impl Wal {
         shutdown: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (queue, rx) = mpsc::channel(4096);
-        let task = tokio::spawn(commit_loop(
-            location.clone(),
-            first_seq,
-            flush_interval,
-            rx,
-            on_durable,
-            shutdown,
-        ));
+        let task = tokio::spawn(commit_loop(location.clone(), first_seq, flush_interval, rx, on_durable, shutdown));
         (Self { location, queue }, task)
     }
 
@@ -119,27 +107,13 @@ impl Wal {
     /// The file could not be written; the write must not be acknowledged.
     pub async fn append(&self, op: WalOp, bytes: usize) -> Result<u64, Arc<WalError>> {
         let (tx, rx) = oneshot::channel();
-        self.queue
-            .send(Pending {
-                op,
-                bytes,
-                done: Some(tx),
-            })
-            .await
-            .map_err(|_| Arc::new(WalError::Closed))?;
+        self.queue.send(Pending { op, bytes, done: Some(tx) }).await.map_err(|_| Arc::new(WalError::Closed))?;
         rx.await.map_err(|_| Arc::new(WalError::Closed))?
     }
 
     /// Queues `op` without waiting for durability (`no_sync`).
     pub async fn append_no_sync(&self, op: WalOp, bytes: usize) -> Result<(), WalError> {
-        self.queue
-            .send(Pending {
-                op,
-                bytes,
-                done: None,
-            })
-            .await
-            .map_err(|_| WalError::Closed)
+        self.queue.send(Pending { op, bytes, done: None }).await.map_err(|_| WalError::Closed)
     }
 
     /// Deletes every WAL file numbered `through` or lower.
@@ -160,20 +134,11 @@ pub async fn list_seqs(location: &WalLocation) -> Result<Vec<u64>, WalError> {
             let dir = dir.clone();
             tokio::task::spawn_blocking(move || list_local(&dir))
                 .await
-                .map_err(|e| WalError::Io {
-                    path: String::new(),
-                    source: std::io::Error::other(e),
-                })??
+                .map_err(|e| WalError::Io { path: String::new(), source: std::io::Error::other(e) })??
         }
         WalLocation::Store(store) => {
-            let metas: Vec<_> = store
-                .list(Some(&paths::WAL_DIR.into()))
-                .try_collect()
-                .await?;
-            metas
-                .iter()
-                .filter_map(|m| paths::wal_seq(m.location.filename()?))
-                .collect()
+            let metas: Vec<_> = store.list(Some(&paths::WAL_DIR.into())).try_collect().await?;
+            metas.iter().filter_map(|m| paths::wal_seq(m.location.filename()?)).collect()
         }
     };
     seqs.sort_unstable();
@@ -181,10 +146,7 @@ pub async fn list_seqs(location: &WalLocation) -> Result<Vec<u64>, WalError> {
 }
 
 fn list_local(dir: &std::path::Path) -> Result<Vec<u64>, WalError> {
-    let io = |source| WalError::Io {
-        path: dir.display().to_string(),
-        source,
-    };
+    let io = |source| WalError::Io { path: dir.display().to_string(), source };
     std::fs::create_dir_all(dir).map_err(io)?;
     let mut seqs = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
@@ -207,10 +169,7 @@ pub async fn read(location: &WalLocation, seq: u64) -> Result<Vec<WalOp>, WalErr
             let path = dir.join(paths::wal_file_name(seq));
             let bytes = tokio::fs::read(&path)
                 .await
-                .map_err(|source| WalError::Io {
-                    path: path.display().to_string(),
-                    source,
-                })?;
+                .map_err(|source| WalError::Io { path: path.display().to_string(), source })?;
             (path.display().to_string(), Bytes::from(bytes))
         }
         WalLocation::Store(store) => {
@@ -228,10 +187,7 @@ async fn delete(location: &WalLocation, seq: u64) -> Result<(), WalError> {
             match tokio::fs::remove_file(&path).await {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(source) => Err(WalError::Io {
-                    path: path.display().to_string(),
-                    source,
-                }),
+                Err(source) => Err(WalError::Io { path: path.display().to_string(), source }),
             }
         }
         WalLocation::Store(store) => match store.delete(&paths::wal_file(seq)).await {
@@ -250,10 +206,7 @@ pub(crate) fn encode(ops: &[WalOp]) -> Vec<u8> {
                 write_line(&mut lp, point);
                 lp.push('\n');
             }
-            OpRecord {
-                db: op.db.clone(),
-                lp,
-            }
+            OpRecord { db: op.db.clone(), lp }
         })
         .collect();
     let payload = serde_json::to_vec(&records).unwrap_or_default();
@@ -273,10 +226,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<WalOp>, String> {
     let len = u64::from_le_bytes(bytes[12..20].try_into().map_err(|_| "short header")?) as usize;
     let payload = &bytes[HEADER_LEN..];
     if payload.len() != len {
-        return Err(format!(
-            "payload is {} bytes, header says {len}",
-            payload.len()
-        ));
+        return Err(format!("payload is {} bytes, header says {len}", payload.len()));
     }
     if crc32fast::hash(payload) != crc {
         return Err("checksum mismatch".into());
@@ -287,14 +237,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<WalOp>, String> {
         .map(|r| {
             let (points, rejected) = parse_body(&r.lp, Precision::Nanosecond, 0);
             match rejected.first() {
-                Some(bad) => Err(format!(
-                    "line {} does not parse: {}",
-                    bad.line_number, bad.reason
-                )),
-                None => Ok(WalOp {
-                    db: r.db,
-                    points: points.into_iter().map(|p| p.point).collect(),
-                }),
+                Some(bad) => Err(format!("line {} does not parse: {}", bad.line_number, bad.reason)),
+                None => Ok(WalOp { db: r.db, points: points.into_iter().map(|p| p.point).collect() }),
             }
         })
         .collect()
@@ -306,19 +250,11 @@ async fn write_file(location: &WalLocation, seq: u64, bytes: Vec<u8>) -> Result<
             let dir = dir.clone();
             tokio::task::spawn_blocking(move || write_local(&dir, seq, &bytes))
                 .await
-                .map_err(|e| WalError::Io {
-                    path: String::new(),
-                    source: std::io::Error::other(e),
-                })?
+                .map_err(|e| WalError::Io { path: String::new(), source: std::io::Error::other(e) })?
         }
         WalLocation::Store(store) => {
-            let opts = PutOptions {
-                mode: PutMode::Create,
-                ..Default::default()
-            };
-            store
-                .put_opts(&paths::wal_file(seq), PutPayload::from(bytes), opts)
-                .await?;
+            let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+            store.put_opts(&paths::wal_file(seq), PutPayload::from(bytes), opts).await?;
             Ok(())
         }
     }
@@ -327,24 +263,14 @@ async fn write_file(location: &WalLocation, seq: u64, bytes: Vec<u8>) -> Result<
 fn write_local(dir: &std::path::Path, seq: u64, bytes: &[u8]) -> Result<(), WalError> {
     let final_path = dir.join(paths::wal_file_name(seq));
     let tmp_path = dir.join(format!("{seq:020}.tmp"));
-    let io = |source| WalError::Io {
-        path: final_path.display().to_string(),
-        source,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp_path)
-        .map_err(io)?;
+    let io = |source| WalError::Io { path: final_path.display().to_string(), source };
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp_path).map_err(io)?;
     file.write_all(bytes).map_err(io)?;
     file.sync_all().map_err(io)?;
     drop(file);
     std::fs::rename(&tmp_path, &final_path).map_err(io)?;
     // The rename is durable only once the directory entry is.
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io)?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
     Ok(())
 }
 
@@ -380,12 +306,9 @@ async fn commit_loop(
                 Err(_) => break,
             }
         }
-        let (ops, waiters): (Vec<WalOp>, Vec<_>) =
-            batch.into_iter().map(|p| (p.op, p.done)).unzip();
+        let (ops, waiters): (Vec<WalOp>, Vec<_>) = batch.into_iter().map(|p| (p.op, p.done)).unzip();
         let span = tracing::debug_span!("wal_commit", seq, ops = ops.len());
-        let result = write_file(&location, seq, encode(&ops))
-            .instrument(span)
-            .await;
+        let result = write_file(&location, seq, encode(&ops)).instrument(span).await;
         // A failed commit still uses up its number: an S3 PUT that reported an
         // error may have landed, and create-only writes would refuse the number forever.
         let this_seq = seq;
@@ -414,18 +337,12 @@ mod tests {
 
     fn op(body: &str) -> WalOp {
         let (points, _) = parse_body(body, Precision::Nanosecond, 0);
-        WalOp {
-            db: "db".into(),
-            points: points.into_iter().map(|p| p.point).collect(),
-        }
+        WalOp { db: "db".into(), points: points.into_iter().map(|p| p.point).collect() }
     }
 
     #[test]
     fn files_round_trip_and_corruption_is_detected() {
-        let ops = vec![
-            op("cpu,host=a usage=0.1,s=\"x y\" 5\nmem v=2i 6"),
-            op("disk b=true 7"),
-        ];
+        let ops = vec![op("cpu,host=a usage=0.1,s=\"x y\" 5\nmem v=2i 6"), op("disk b=true 7")];
         let bytes = encode(&ops);
         assert_eq!(decode(&bytes).expect("decodes"), ops);
         let mut bad = bytes.clone();
@@ -444,19 +361,11 @@ mod tests {
         let on_durable: OnDurable = Arc::new(move |seq, ops: &[WalOp]| {
             sink.lock().expect("lock").push((seq, ops.len()));
         });
-        let (wal, _task) = Wal::start(
-            location.clone(),
-            1,
-            Duration::ZERO,
-            on_durable,
-            CancellationToken::new(),
-        );
+        let (wal, _task) = Wal::start(location.clone(), 1, Duration::ZERO, on_durable, CancellationToken::new());
         let mut handles = Vec::new();
         for i in 0..20 {
             let wal = wal.clone();
-            handles.push(tokio::spawn(async move {
-                wal.append(op(&format!("cpu v={i} {i}")), 10).await
-            }));
+            handles.push(tokio::spawn(async move { wal.append(op(&format!("cpu v={i} {i}")), 10).await }));
         }
         for h in handles {
             h.await.expect("joins").expect("durable");
@@ -468,19 +377,12 @@ mod tests {
         let total: usize = {
             let mut n = 0;
             for seq in &seqs {
-                n += read(&location, *seq)
-                    .await
-                    .expect("reads")
-                    .iter()
-                    .map(|o| o.points.len())
-                    .sum::<usize>();
+                n += read(&location, *seq).await.expect("reads").iter().map(|o| o.points.len()).sum::<usize>();
             }
             n
         };
         assert_eq!(total, 20);
-        wal.delete_through(seqs[seqs.len() - 1])
-            .await
-            .expect("deletes");
+        wal.delete_through(seqs[seqs.len() - 1]).await.expect("deletes");
         assert!(list_seqs(&location).await.expect("lists").is_empty());
     }
 }

@@ -19,24 +19,14 @@ async fn write_until_stopped(
 ) -> BTreeSet<u64> {
     let mut tasks = Vec::new();
     for w in 0..writers as u64 {
-        let (http, db, stop, acks) = (
-            http.clone(),
-            db.to_owned(),
-            Arc::clone(&stop),
-            Arc::clone(&acks),
-        );
+        let (http, db, stop, acks) = (http.clone(), db.to_owned(), Arc::clone(&stop), Arc::clone(&acks));
         tasks.push(tokio::spawn(async move {
             let client = reqwest::Client::new();
             let mut acked = Vec::new();
             let mut i = start + w;
             while !stop.load(Ordering::Relaxed) {
                 let body = format!("seq,writer=w{w} v={i}i {i}");
-                match client
-                    .post(format!("{http}/write?db={db}"))
-                    .body(body)
-                    .send()
-                    .await
-                {
+                match client.post(format!("{http}/write?db={db}")).body(body).send().await {
                     Ok(r) if r.status() == 204 => {
                         acked.push(i);
                         acks.fetch_add(1, Ordering::Relaxed);
@@ -56,12 +46,7 @@ async fn write_until_stopped(
 }
 
 async fn stored_values(server: &TestServer, db: &str) -> BTreeSet<u64> {
-    server
-        .sql(db, "SELECT v FROM seq")
-        .await
-        .iter()
-        .map(|r| r["v"].as_u64().expect("v"))
-        .collect()
+    server.sql(db, "SELECT v FROM seq").await.iter().map(|r| r["v"].as_u64().expect("v")).collect()
 }
 
 #[tokio::test]
@@ -95,17 +80,16 @@ async fn every_acknowledged_write_survives_kill_9_at_several_points() {
         server.start_again().await;
         let stored = stored_values(&server, "k").await;
         let missing: Vec<_> = acked.difference(&stored).take(10).collect();
-        assert!(
-            missing.is_empty(),
-            "round {round}: acknowledged but lost: {missing:?}"
-        );
+        assert!(missing.is_empty(), "round {round}: acknowledged but lost: {missing:?}");
     }
 }
 
 #[tokio::test]
 async fn persisted_data_is_read_back_from_parquet_and_readable_by_another_reader() {
     let (mut server, data) = TestServer::spawn_args(&["--persist-interval", "100ms"]).await;
-    server.write_ok("p", "cpu,host=a usage=1 1704067200\ncpu,host=b usage=2 1704067200\ncpu,host=a usage=3 1704153600").await;
+    server
+        .write_ok("p", "cpu,host=a usage=1 1704067200\ncpu,host=b usage=2 1704067200\ncpu,host=a usage=3 1704153600")
+        .await;
     // Two UTC days make two files.
     server.wait_for_files("p", "cpu", 2).await;
     let mut wait = crate::server::deadline("WAL truncation", 30);
@@ -118,9 +102,7 @@ async fn persisted_data_is_read_back_from_parquet_and_readable_by_another_reader
     let mut rows = 0;
     for file in &files {
         assert!(
-            file.parent()
-                .and_then(|p| p.file_name())
-                .is_some_and(|d| d == "2024-01-01" || d == "2024-01-02"),
+            file.parent().and_then(|p| p.file_name()).is_some_and(|d| d == "2024-01-01" || d == "2024-01-02"),
             "{file:?}"
         );
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
@@ -128,22 +110,13 @@ async fn persisted_data_is_read_back_from_parquet_and_readable_by_another_reader
         )
         .expect("another Parquet reader opens it");
         let meta = std::sync::Arc::clone(reader.metadata());
-        assert!(
-            meta.row_group(0).column(0).statistics().is_some(),
-            "row-group statistics"
-        );
-        rows += reader
-            .build()
-            .expect("reader")
-            .map(|b| b.expect("batch").num_rows())
-            .sum::<usize>();
+        assert!(meta.row_group(0).column(0).statistics().is_some(), "row-group statistics");
+        rows += reader.build().expect("reader").map(|b| b.expect("batch").num_rows()).sum::<usize>();
     }
     assert_eq!(rows, 3);
     // With the WAL gone, a restart can only answer from Parquet.
     server.restart().await;
-    let got = server
-        .sql("p", "SELECT host, usage FROM cpu ORDER BY time, host")
-        .await;
+    let got = server.sql("p", "SELECT host, usage FROM cpu ORDER BY time, host").await;
     assert_eq!(
         got,
         vec![
@@ -157,22 +130,10 @@ async fn persisted_data_is_read_back_from_parquet_and_readable_by_another_reader
 #[tokio::test]
 async fn a_graceful_shutdown_persists_everything_and_leaves_no_wal() {
     let (mut server, data) = TestServer::spawn().await;
-    server
-        .write_ok(
-            "g",
-            "mem,host=a used=10i 1704067200\nmem,host=a used=11i 1704067210",
-        )
-        .await;
-    assert!(
-        !wal_files(data.path()).is_empty(),
-        "acknowledged writes are in the WAL"
-    );
+    server.write_ok("g", "mem,host=a used=10i 1704067200\nmem,host=a used=11i 1704067210").await;
+    assert!(!wal_files(data.path()).is_empty(), "acknowledged writes are in the WAL");
     assert!(server.terminate(), "clean exit on SIGTERM");
-    assert!(
-        wal_files(data.path()).is_empty(),
-        "nothing left to replay: {:?}",
-        wal_files(data.path())
-    );
+    assert!(wal_files(data.path()).is_empty(), "nothing left to replay: {:?}", wal_files(data.path()));
     assert_eq!(parquet_files(data.path()).len(), 1);
     server.start_again().await;
     assert_eq!(server.count("g", "mem").await, 2);
@@ -181,22 +142,14 @@ async fn a_graceful_shutdown_persists_everything_and_leaves_no_wal() {
 #[tokio::test]
 async fn the_later_write_wins_field_by_field_across_buffer_and_files() {
     let (mut server, _data) = TestServer::spawn_args(&["--persist-interval", "100ms"]).await;
-    server
-        .write_ok(
-            "d",
-            "cpu,host=a a=1,b=2 1704067200\ncpu,host=b a=7 1704067200",
-        )
-        .await;
+    server.write_ok("d", "cpu,host=a a=1,b=2 1704067200\ncpu,host=b a=7 1704067200").await;
     server.wait_for_files("d", "cpu", 1).await;
     // Same series and time, now in the buffer: `a` changes, `b` keeps its value.
     server.write_ok("d", "cpu,host=a a=5 1704067200").await;
     let check = |rows: Vec<serde_json::Value>| {
         assert_eq!(
             rows,
-            vec![
-                serde_json::json!({"host": "a", "a": 5.0, "b": 2.0}),
-                serde_json::json!({"host": "b", "a": 7.0}),
-            ]
+            vec![serde_json::json!({"host": "a", "a": 5.0, "b": 2.0}), serde_json::json!({"host": "b", "a": 7.0}),]
         );
     };
     let q = "SELECT host, a, b FROM cpu ORDER BY host";
@@ -208,15 +161,8 @@ async fn the_later_write_wins_field_by_field_across_buffer_and_files() {
     server.restart().await;
     check(server.sql("d", q).await);
     // And duplicates inside one request.
-    server
-        .write_ok(
-            "d",
-            "cpu,host=c a=1 1704067300\ncpu,host=c b=4 1704067300\ncpu,host=c a=9 1704067300",
-        )
-        .await;
-    let rows = server
-        .sql("d", "SELECT a, b FROM cpu WHERE host = 'c'")
-        .await;
+    server.write_ok("d", "cpu,host=c a=1 1704067300\ncpu,host=c b=4 1704067300\ncpu,host=c a=9 1704067300").await;
+    let rows = server.sql("d", "SELECT a, b FROM cpu WHERE host = 'c'").await;
     assert_eq!(rows, vec![serde_json::json!({"a": 9.0, "b": 4.0})]);
 }
 
@@ -232,29 +178,16 @@ async fn a_corrupt_wal_file_stops_the_start_unless_explicitly_skipped() {
     bytes[last] ^= 0x01;
     std::fs::write(&wal[0], bytes).expect("corrupt wal");
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_sediment"))
-        .args([
-            "serve",
-            "--http-bind",
-            "127.0.0.1:0",
-            "--pg-bind",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
+        .args(["serve", "--http-bind", "127.0.0.1:0", "--pg-bind", "127.0.0.1:0", "--data-dir"])
         .arg(data.path())
         .output()
         .expect("runs");
     assert!(!status.status.success());
     let stderr = String::from_utf8_lossy(&status.stderr);
     let name = wal[0].file_name().and_then(|n| n.to_str()).expect("name");
-    assert!(
-        stderr.contains(name) && stderr.contains("corrupt"),
-        "{stderr}"
-    );
-    let mut skipping = TestServer::start(
-        crate::server::Store::Dir(data.path().to_path_buf()),
-        &["--wal-ignore-corrupt"],
-    )
-    .await;
+    assert!(stderr.contains(name) && stderr.contains("corrupt"), "{stderr}");
+    let mut skipping =
+        TestServer::start(crate::server::Store::Dir(data.path().to_path_buf()), &["--wal-ignore-corrupt"]).await;
     let rows = skipping.sql("c", "SELECT count(*) AS n FROM cpu").await;
     assert_eq!(rows[0]["n"], 0);
     skipping.kill9();

@@ -10,35 +10,20 @@ async fn simple_and_extended_queries_return_typed_rows() {
     server.write_ok("demo", DATA).await;
     let client = server.pg("demo").await;
 
-    let rows = client
-        .query(
-            "SELECT host, region, usage, n, time FROM cpu ORDER BY host",
-            &[],
-        )
-        .await
-        .expect("extended query");
+    let rows =
+        client.query("SELECT host, region, usage, n, time FROM cpu ORDER BY host", &[]).await.expect("extended query");
     assert_eq!(rows.len(), 2);
-    let types: Vec<_> = rows[0]
-        .columns()
-        .iter()
-        .map(|c| c.type_().name().to_owned())
-        .collect();
+    let types: Vec<_> = rows[0].columns().iter().map(|c| c.type_().name().to_owned()).collect();
     assert_eq!(types, ["text", "text", "float8", "int8", "timestamp"]);
     assert_eq!(rows[0].get::<_, &str>("host"), "a");
     assert_eq!(rows[0].get::<_, f64>("usage"), 1.5);
     assert_eq!(rows[1].get::<_, i64>("n"), 4);
 
-    let rows = client
-        .query("SELECT usage FROM cpu WHERE host = $1", &[&"b"])
-        .await
-        .expect("bound parameter");
+    let rows = client.query("SELECT usage FROM cpu WHERE host = $1", &[&"b"]).await.expect("bound parameter");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].get::<_, f64>(0), 2.5);
 
-    let messages = client
-        .simple_query("SELECT count(*) FROM cpu")
-        .await
-        .expect("simple query");
+    let messages = client.simple_query("SELECT count(*) FROM cpu").await.expect("simple query");
     let row = messages
         .iter()
         .find_map(|m| match m {
@@ -69,48 +54,24 @@ async fn errors_carry_sqlstates_and_the_connection_stays_usable() {
         let e = client.simple_query(q).await.expect_err(q);
         assert_eq!(e.code().map(|c| c.code()), Some(code), "{q} (simple): {e}");
     }
-    let rows = client
-        .query("SELECT count(*) FROM cpu", &[])
-        .await
-        .expect("still usable");
+    let rows = client.query("SELECT count(*) FROM cpu", &[]).await.expect("still usable");
     assert_eq!(rows[0].get::<_, i64>(0), 2);
 }
 
 #[tokio::test]
 async fn psql_shows_the_row() {
     let (server, _data) = TestServer::spawn().await;
-    server
-        .write_ok("demo", "cpu,host=a,region=eu usage=1.5,n=3i 1704067200")
-        .await;
+    server.write_ok("demo", "cpu,host=a,region=eu usage=1.5,n=3i 1704067200").await;
     let out = std::process::Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &server.pg_port.to_string(),
-            "-d",
-            "demo",
-            "-U",
-            "anyone",
-            "-X",
-            "-A",
-            "-c",
-        ])
+        .args(["-h", "127.0.0.1", "-p", &server.pg_port.to_string(), "-d", "demo", "-U", "anyone", "-X", "-A", "-c"])
         .arg("SELECT host, region, usage, n, time FROM cpu")
         .env_remove("PGPASSWORD")
         .output()
         .expect("psql runs (apt-get install postgresql-client)");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "psql failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("host|region|usage|n|time"), "{stdout}");
-    assert!(
-        stdout.contains("a|eu|1.5|3|2024-01-01 00:00:00"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("a|eu|1.5|3|2024-01-01 00:00:00"), "{stdout}");
 }
 
 #[tokio::test]
@@ -118,66 +79,31 @@ async fn session_statements_are_answered_like_postgres() {
     let (server, _data) = TestServer::spawn().await;
     server.write_ok("demo", DATA).await;
     let client = server.pg("demo").await;
-    let version: String = client
-        .query_one("SELECT version()", &[])
-        .await
-        .expect("version")
-        .get(0);
-    assert!(
-        version.starts_with("PostgreSQL 15.0 (sediment "),
-        "{version}"
-    );
-    let db: String = client
-        .query_one("SELECT current_database()", &[])
-        .await
-        .expect("db")
-        .get(0);
+    let version: String = client.query_one("SELECT version()", &[]).await.expect("version").get(0);
+    assert!(version.starts_with("PostgreSQL 15.0 (sediment "), "{version}");
+    let db: String = client.query_one("SELECT current_database()", &[]).await.expect("db").get(0);
     assert_eq!(db, "demo");
 
-    client
-        .batch_execute("SET application_name = 'e2e'; SET extra_float_digits = 3")
-        .await
-        .expect("SET");
-    let rows = client
-        .simple_query("SHOW application_name")
-        .await
-        .expect("SHOW");
+    client.batch_execute("SET application_name = 'e2e'; SET extra_float_digits = 3").await.expect("SET");
+    let rows = client.simple_query("SHOW application_name").await.expect("SHOW");
     let shown = rows.iter().find_map(|m| match m {
         tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
         _ => None,
     });
     assert_eq!(shown.as_deref(), Some("e2e"));
-    let row = client
-        .query_one("SHOW extra_float_digits", &[])
-        .await
-        .expect("SHOW over the extended protocol");
+    let row = client.query_one("SHOW extra_float_digits", &[]).await.expect("SHOW over the extended protocol");
     assert_eq!(row.get::<_, &str>(0), "3");
     client.batch_execute("RESET ALL").await.expect("RESET");
-    let row = client
-        .query_one("SHOW extra_float_digits", &[])
-        .await
-        .expect("SHOW");
+    let row = client.query_one("SHOW extra_float_digits", &[]).await.expect("SHOW");
     assert_eq!(row.get::<_, &str>(0), "1");
 
     // Transactions are read-only and accepted, in both protocols.
     let mut client = client;
-    let tx = client
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .await
-        .expect("BEGIN");
-    let n: i64 = tx
-        .query_one("SELECT count(*) FROM cpu", &[])
-        .await
-        .expect("in tx")
-        .get(0);
+    let tx = client.build_transaction().read_only(true).start().await.expect("BEGIN");
+    let n: i64 = tx.query_one("SELECT count(*) FROM cpu", &[]).await.expect("in tx").get(0);
     assert_eq!(n, 2);
     tx.commit().await.expect("COMMIT");
-    client
-        .batch_execute("BEGIN; SELECT 1; ROLLBACK; DISCARD ALL; UNLISTEN *")
-        .await
-        .expect("no-ops");
+    client.batch_execute("BEGIN; SELECT 1; ROLLBACK; DISCARD ALL; UNLISTEN *").await.expect("no-ops");
 
     for (q, code) in [
         ("SET datafusion.execution.batch_size = 1", "42501"),
@@ -194,49 +120,21 @@ async fn influxql_mode_is_refused_until_the_influxql_front_end_lands() {
     let (server, _data) = TestServer::spawn().await;
     server.write_ok("demo", DATA).await;
     let client = server.pg("demo").await;
-    client
-        .batch_execute("SET sediment.query_language = 'influxql'")
-        .await
-        .expect("switch");
-    let e = client
-        .simple_query("SELECT mean(usage) FROM cpu")
-        .await
-        .expect_err("InfluxQL not yet");
+    client.batch_execute("SET sediment.query_language = 'influxql'").await.expect("switch");
+    let e = client.simple_query("SELECT mean(usage) FROM cpu").await.expect_err("InfluxQL not yet");
     assert_eq!(e.code().map(|c| c.code()), Some("0A000"), "{e}");
-    client
-        .batch_execute("SET sediment.query_language = 'sql'")
-        .await
-        .expect("switch back");
-    let n: i64 = client
-        .query_one("SELECT count(*) FROM cpu", &[])
-        .await
-        .expect("SQL again")
-        .get(0);
+    client.batch_execute("SET sediment.query_language = 'sql'").await.expect("switch back");
+    let n: i64 = client.query_one("SELECT count(*) FROM cpu", &[]).await.expect("SQL again").get(0);
     assert_eq!(n, 2);
 }
 
 fn psql(server: &TestServer, args: &[&str]) -> String {
     let out = std::process::Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &server.pg_port.to_string(),
-            "-d",
-            "demo",
-            "-U",
-            "anyone",
-            "-X",
-            "-A",
-        ])
+        .args(["-h", "127.0.0.1", "-p", &server.pg_port.to_string(), "-d", "demo", "-U", "anyone", "-X", "-A"])
         .args(args)
         .output()
         .expect("psql runs");
-    assert!(
-        out.status.success(),
-        "psql {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "psql {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -247,32 +145,12 @@ async fn psql_lists_and_describes_tables_and_copies_to_stdout() {
     let tables = psql(&server, &["-c", "\\dt"]);
     assert!(tables.contains("public|cpu|table|"), "{tables}");
     let described = psql(&server, &["-c", "\\d cpu"]);
-    for column in [
-        "time|timestamp",
-        "host|text",
-        "usage|double precision",
-        "n|bigint",
-    ] {
-        assert!(
-            described.contains(column),
-            "{column} missing from: {described}"
-        );
+    for column in ["time|timestamp", "host|text", "usage|double precision", "n|bigint"] {
+        assert!(described.contains(column), "{column} missing from: {described}");
     }
-    let csv = psql(
-        &server,
-        &[
-            "-c",
-            "\\copy (SELECT host, usage, n FROM cpu ORDER BY host) TO STDOUT WITH CSV HEADER",
-        ],
-    );
+    let csv = psql(&server, &["-c", "\\copy (SELECT host, usage, n FROM cpu ORDER BY host) TO STDOUT WITH CSV HEADER"]);
     assert_eq!(csv, "host,usage,n\na,1.5,3\nb,2.5,4\n");
-    let text = psql(
-        &server,
-        &[
-            "-c",
-            "COPY (SELECT host, region FROM cpu ORDER BY host) TO STDOUT",
-        ],
-    );
+    let text = psql(&server, &["-c", "COPY (SELECT host, region FROM cpu ORDER BY host) TO STDOUT"]);
     assert_eq!(text, "a\teu\nb\tus\n");
 }
 
@@ -282,29 +160,15 @@ async fn statement_timeout_and_cancel_end_a_running_query_with_57014() {
     server.write_ok("demo", DATA).await;
     let client = server.pg("demo").await;
     let slow = "SELECT count(*) FROM generate_series(1, 5000000000) AS t(v) WHERE v % 7 = 3";
-    client
-        .batch_execute("SET statement_timeout = '200ms'")
-        .await
-        .expect("SET");
+    client.batch_execute("SET statement_timeout = '200ms'").await.expect("SET");
     let started = std::time::Instant::now();
     let e = client.simple_query(slow).await.expect_err("times out");
     assert_eq!(e.code().map(|c| c.code()), Some("57014"), "{e}");
-    let message = e
-        .as_db_error()
-        .map(|d| d.message().to_owned())
-        .unwrap_or_default();
+    let message = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
     assert!(message.contains("statement timeout"), "{message}");
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
-    client
-        .batch_execute("SET statement_timeout = 0")
-        .await
-        .expect("SET");
-    assert!(
-        client
-            .batch_execute("SET statement_timeout = 'soon'")
-            .await
-            .is_err()
-    );
+    client.batch_execute("SET statement_timeout = 0").await.expect("SET");
+    assert!(client.batch_execute("SET statement_timeout = 'soon'").await.is_err());
 
     let token = client.cancel_token();
     let canceller = tokio::spawn(async move {
@@ -314,10 +178,6 @@ async fn statement_timeout_and_cancel_end_a_running_query_with_57014() {
     let e = client.simple_query(slow).await.expect_err("canceled");
     assert_eq!(e.code().map(|c| c.code()), Some("57014"), "{e}");
     canceller.await.expect("joins").expect("cancel sent");
-    let n: i64 = client
-        .query_one("SELECT count(*) FROM cpu", &[])
-        .await
-        .expect("usable after")
-        .get(0);
+    let n: i64 = client.query_one("SELECT count(*) FROM cpu", &[]).await.expect("usable after").get(0);
     assert_eq!(n, 2);
 }

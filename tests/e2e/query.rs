@@ -13,50 +13,21 @@ async fn query_sql_answers_in_every_format() {
     server.write_ok("q", DATA).await;
     let q = "SELECT host, usage FROM cpu ORDER BY host";
 
-    let csv = server
-        .sql_response("q", "SELECT count(*) FROM cpu", "csv")
-        .await
-        .text()
-        .await
-        .expect("csv");
+    let csv = server.sql_response("q", "SELECT count(*) FROM cpu", "csv").await.text().await.expect("csv");
     assert_eq!(csv, "count(*)\n2\n");
 
     let r = server.sql_response("q", q, "json").await;
     assert_eq!(r.headers()["content-type"], "application/json");
     let json: Value = r.json().await.expect("json");
-    assert_eq!(
-        json,
-        serde_json::json!([{"host": "a", "usage": 1.5}, {"host": "b", "usage": 2.5}])
-    );
+    assert_eq!(json, serde_json::json!([{"host": "a", "usage": 1.5}, {"host": "b", "usage": 2.5}]));
 
-    let jsonl = server
-        .sql_response("q", q, "jsonl")
-        .await
-        .text()
-        .await
-        .expect("jsonl");
-    assert_eq!(
-        jsonl,
-        "{\"host\":\"a\",\"usage\":1.5}\n{\"host\":\"b\",\"usage\":2.5}\n"
-    );
+    let jsonl = server.sql_response("q", q, "jsonl").await.text().await.expect("jsonl");
+    assert_eq!(jsonl, "{\"host\":\"a\",\"usage\":1.5}\n{\"host\":\"b\",\"usage\":2.5}\n");
 
-    let pretty = server
-        .sql_response("q", q, "pretty")
-        .await
-        .text()
-        .await
-        .expect("pretty");
-    assert!(
-        pretty.contains("| host | usage |") && pretty.contains("| b    | 2.5   |"),
-        "{pretty}"
-    );
+    let pretty = server.sql_response("q", q, "pretty").await.text().await.expect("pretty");
+    assert!(pretty.contains("| host | usage |") && pretty.contains("| b    | 2.5   |"), "{pretty}");
 
-    let bytes = server
-        .sql_response("q", q, "parquet")
-        .await
-        .bytes()
-        .await
-        .expect("parquet");
+    let bytes = server.sql_response("q", q, "parquet").await.bytes().await.expect("parquet");
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
         .expect("valid parquet")
         .build()
@@ -64,12 +35,8 @@ async fn query_sql_answers_in_every_format() {
     let rows: usize = reader.map(|b| b.expect("batch").num_rows()).sum();
     assert_eq!(rows, 2);
 
-    let empty: Value = server
-        .sql_response("q", "SELECT host FROM cpu WHERE host = 'zzz'", "json")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let empty: Value =
+        server.sql_response("q", "SELECT host FROM cpu WHERE host = 'zzz'", "json").await.json().await.expect("json");
     assert_eq!(empty, serde_json::json!([]));
 
     let r = reqwest::Client::new()
@@ -78,10 +45,7 @@ async fn query_sql_answers_in_every_format() {
         .send()
         .await
         .expect("sent");
-    assert_eq!(
-        r.json::<Value>().await.expect("json"),
-        serde_json::json!([{"m": 4}])
-    );
+    assert_eq!(r.json::<Value>().await.expect("json"), serde_json::json!([{"m": 4}]));
 }
 
 #[tokio::test]
@@ -93,18 +57,8 @@ async fn query_errors_say_what_is_wrong_with_the_right_status() {
         ("e", "SELECT * FROM nosuch", 400, "nosuch"),
         ("e", "SELECT usgae FROM cpu", 400, "usgae"),
         ("e", "SELEC 1", 400, "syntax"),
-        (
-            "e",
-            "COPY (SELECT 1) TO '/tmp/sediment-pwned.csv'",
-            403,
-            "not allowed",
-        ),
-        (
-            "e",
-            "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
-            403,
-            "not allowed",
-        ),
+        ("e", "COPY (SELECT 1) TO '/tmp/sediment-pwned.csv'", 403, "not allowed"),
+        ("e", "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'", 403, "not allowed"),
         ("e", "DROP TABLE cpu", 403, "not allowed"),
     ];
     for (db, q, status, needle) in cases {
@@ -123,14 +77,13 @@ async fn query_errors_say_what_is_wrong_with_the_right_status() {
 async fn system_tables_describe_the_catalog() {
     let (server, _data) = TestServer::spawn().await;
     server.write_ok("s", DATA).await;
-    let rows = server.sql("s", "SELECT column_name, column_type FROM system.columns WHERE table_name = 'cpu' ORDER BY column_name").await;
+    let rows = server
+        .sql("s", "SELECT column_name, column_type FROM system.columns WHERE table_name = 'cpu' ORDER BY column_name")
+        .await;
     let got: Vec<(String, String)> = rows
         .iter()
         .map(|r| {
-            (
-                r["column_name"].as_str().unwrap_or_default().into(),
-                r["column_type"].as_str().unwrap_or_default().into(),
-            )
+            (r["column_name"].as_str().unwrap_or_default().into(), r["column_type"].as_str().unwrap_or_default().into())
         })
         .collect();
     let want = [
@@ -142,14 +95,7 @@ async fn system_tables_describe_the_catalog() {
         ("time", "time"),
         ("usage", "float field"),
     ];
-    assert_eq!(
-        got,
-        want.iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-            .collect::<Vec<_>>()
-    );
-    let tables = server
-        .sql("s", "SELECT table_name FROM system.tables")
-        .await;
+    assert_eq!(got, want.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect::<Vec<_>>());
+    let tables = server.sql("s", "SELECT table_name FROM system.tables").await;
     assert_eq!(tables, vec![serde_json::json!({"table_name": "cpu"})]);
 }

@@ -11,11 +11,7 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub(crate) enum Store {
     Dir(PathBuf),
-    S3 {
-        endpoint: String,
-        bucket: String,
-        prefix: String,
-    },
+    S3 { endpoint: String, bucket: String, prefix: String },
 }
 
 #[derive(Debug)]
@@ -76,19 +72,10 @@ impl TestServer {
             Store::Dir(dir) => {
                 cmd.arg("--data-dir").arg(dir);
             }
-            Store::S3 {
-                endpoint,
-                bucket,
-                prefix,
-            } => {
+            Store::S3 { endpoint, bucket, prefix } => {
                 cmd.args(["--object-store", &format!("s3://{bucket}/{prefix}")])
                     .args(["--s3-endpoint", endpoint, "--s3-allow-http"])
-                    .args([
-                        "--s3-access-key-id",
-                        "testing",
-                        "--s3-secret-access-key",
-                        "testing",
-                    ]);
+                    .args(["--s3-access-key-id", "testing", "--s3-secret-access-key", "testing"]);
             }
         }
         cmd.args(&self.extra).env_remove("SEDIMENT_LOG_FILTER");
@@ -110,16 +97,11 @@ impl TestServer {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         self.http = format!("http://{}", addrs["http"].as_str().expect("http address"));
-        let pg: std::net::SocketAddr = addrs["pg"]
-            .as_str()
-            .expect("pg address")
-            .parse()
-            .expect("socket address");
+        let pg: std::net::SocketAddr = addrs["pg"].as_str().expect("pg address").parse().expect("socket address");
         self.pg_port = pg.port();
         self.child = Some(child);
         let mut wait = deadline("/health", 30);
-        while !matches!(self.client.get(format!("{}/health", self.http)).send().await, Ok(r) if r.status() == 200)
-        {
+        while !matches!(self.client.get(format!("{}/health", self.http)).send().await, Ok(r) if r.status() == 200) {
             wait();
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -138,10 +120,7 @@ impl TestServer {
         let Some(mut child) = self.child.take() else {
             return false;
         };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
         let end = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -169,31 +148,15 @@ impl TestServer {
         format!("{}{path}", self.http)
     }
 
-    pub(crate) async fn post(
-        &self,
-        path: &str,
-        body: impl Into<reqwest::Body>,
-    ) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .body(body)
-            .send()
-            .await
-            .expect("request sent")
+    pub(crate) async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client.post(self.url(path)).body(body).send().await.expect("request sent")
     }
 
     /// Writes line protocol to `/write?db=` with second precision and expects 204.
     pub(crate) async fn write_ok(&self, db: &str, lp: &str) {
-        let r = self
-            .post(&format!("/write?db={db}&precision=s"), lp.to_owned())
-            .await;
+        let r = self.post(&format!("/write?db={db}&precision=s"), lp.to_owned()).await;
         let status = r.status();
-        assert_eq!(
-            status,
-            204,
-            "write failed: {}",
-            r.text().await.unwrap_or_default()
-        );
+        assert_eq!(status, 204, "write failed: {}", r.text().await.unwrap_or_default());
     }
 
     pub(crate) async fn sql_response(&self, db: &str, q: &str, format: &str) -> reqwest::Response {
@@ -215,9 +178,7 @@ impl TestServer {
     }
 
     pub(crate) async fn count(&self, db: &str, table: &str) -> i64 {
-        let rows = self
-            .sql(db, &format!("SELECT count(*) AS n FROM {table}"))
-            .await;
+        let rows = self.sql(db, &format!("SELECT count(*) AS n FROM {table}")).await;
         rows[0]["n"].as_i64().expect("count")
     }
 
@@ -225,16 +186,9 @@ impl TestServer {
         self.pg_result(db).await.expect("pg connects")
     }
 
-    pub(crate) async fn pg_result(
-        &self,
-        db: &str,
-    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-        let conn_str = format!(
-            "host=127.0.0.1 port={} user=tester dbname={db}",
-            self.pg_port
-        );
-        let (client, connection) =
-            tokio_postgres::connect(&conn_str, tokio_postgres::NoTls).await?;
+    pub(crate) async fn pg_result(&self, db: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let conn_str = format!("host=127.0.0.1 port={} user=tester dbname={db}", self.pg_port);
+        let (client, connection) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls).await?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -267,10 +221,7 @@ impl Drop for TestServer {
 pub(crate) fn wal_files(data: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(data.join("wal"))
         .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "wal"))
-                .collect()
+            d.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "wal")).collect()
         })
         .unwrap_or_default()
 }
@@ -301,11 +252,7 @@ pub(crate) struct Moto {
 
 impl Moto {
     pub(crate) async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -323,34 +270,19 @@ impl Moto {
     }
 
     pub(crate) async fn create_bucket(&self, bucket: &str) {
-        let r = reqwest::Client::new()
-            .put(format!("{}/{bucket}", self.endpoint))
-            .send()
-            .await
-            .expect("bucket request");
-        assert!(
-            r.status().is_success(),
-            "bucket not created: {}",
-            r.status()
-        );
+        let r = reqwest::Client::new().put(format!("{}/{bucket}", self.endpoint)).send().await.expect("bucket request");
+        assert!(r.status().is_success(), "bucket not created: {}", r.status());
     }
 
     /// Keys in a bucket under a prefix.
     pub(crate) async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         let r = reqwest::Client::new()
-            .get(format!(
-                "{}/{bucket}?list-type=2&prefix={prefix}",
-                self.endpoint
-            ))
+            .get(format!("{}/{bucket}?list-type=2&prefix={prefix}", self.endpoint))
             .send()
             .await
             .expect("list request");
         let text = r.text().await.expect("list body");
-        text.split("<Key>")
-            .skip(1)
-            .filter_map(|s| s.split("</Key>").next())
-            .map(str::to_owned)
-            .collect()
+        text.split("<Key>").skip(1).filter_map(|s| s.split("</Key>").next()).map(str::to_owned).collect()
     }
 }
 

@@ -9,33 +9,13 @@ use crate::server::TestServer;
 #[tokio::test]
 async fn the_three_write_endpoints_store_points_and_answer_204() {
     let (server, _data) = TestServer::spawn().await;
-    let r = server
-        .post(
-            "/write?db=demo&precision=s",
-            "cpu,host=a,region=eu usage=1.5,n=3i 1704067200",
-        )
-        .await;
+    let r = server.post("/write?db=demo&precision=s", "cpu,host=a,region=eu usage=1.5,n=3i 1704067200").await;
     assert_eq!(r.status(), 204);
-    let r = server
-        .post(
-            "/api/v2/write?bucket=demo&org=x&precision=s",
-            "cpu,host=b usage=2.5 1704067200",
-        )
-        .await;
+    let r = server.post("/api/v2/write?bucket=demo&org=x&precision=s", "cpu,host=b usage=2.5 1704067200").await;
     assert_eq!(r.status(), 204);
-    let r = server
-        .post(
-            "/api/v3/write_lp?db=demo&precision=second",
-            "cpu,host=c usage=3.5 1704067200",
-        )
-        .await;
+    let r = server.post("/api/v3/write_lp?db=demo&precision=second", "cpu,host=c usage=3.5 1704067200").await;
     assert_eq!(r.status(), 204);
-    let rows = server
-        .sql(
-            "demo",
-            "SELECT host, region, usage, n, time FROM cpu ORDER BY host",
-        )
-        .await;
+    let rows = server.sql("demo", "SELECT host, region, usage, n, time FROM cpu ORDER BY host").await;
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[0]["host"], "a");
     assert_eq!(rows[0]["region"], "eu");
@@ -57,28 +37,13 @@ async fn precisions_scale_timestamps() {
         ("m", "28401125"),
         ("h", "473353"),
     ] {
-        let r = server
-            .post(
-                &format!("/write?db=p&precision={precision}"),
-                format!("t,p={precision} v=1 {ts}"),
-            )
-            .await;
+        let r = server.post(&format!("/write?db=p&precision={precision}"), format!("t,p={precision} v=1 {ts}")).await;
         assert_eq!(r.status(), 204, "{precision}");
     }
-    let rows = server
-        .sql(
-            "p",
-            "SELECT p, CAST(time AS BIGINT) AS ns FROM t ORDER BY p",
-        )
-        .await;
+    let rows = server.sql("p", "SELECT p, CAST(time AS BIGINT) AS ns FROM t ORDER BY p").await;
     let got: Vec<(String, i64)> = rows
         .iter()
-        .map(|r| {
-            (
-                r["p"].as_str().unwrap_or_default().to_owned(),
-                r["ns"].as_i64().unwrap_or_default(),
-            )
-        })
+        .map(|r| (r["p"].as_str().unwrap_or_default().to_owned(), r["ns"].as_i64().unwrap_or_default()))
         .collect();
     let want = [
         ("h", 473_353 * 3_600_000_000_000),
@@ -89,24 +54,11 @@ async fn precisions_scale_timestamps() {
         ("s", 1_704_067_204_000_000_000),
         ("u", 1_704_067_200_000_002_000),
     ];
-    assert_eq!(
-        got,
-        want.iter()
-            .map(|(p, t)| ((*p).to_owned(), *t))
-            .collect::<Vec<_>>()
-    );
-    let r = server
-        .post("/write?db=p&precision=fortnight", "t v=1 1")
-        .await;
+    assert_eq!(got, want.iter().map(|(p, t)| ((*p).to_owned(), *t)).collect::<Vec<_>>());
+    let r = server.post("/write?db=p&precision=fortnight", "t v=1 1").await;
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.expect("json");
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("precision"),
-        "{body}"
-    );
+    assert!(body["error"].as_str().unwrap_or_default().contains("precision"), "{body}");
 }
 
 #[tokio::test]
@@ -146,87 +98,42 @@ async fn gzip_bodies_are_accepted_and_bad_encodings_refused() {
 #[tokio::test]
 async fn partial_writes_keep_valid_lines_and_name_every_rejected_one() {
     let (server, _data) = TestServer::spawn().await;
-    let body =
-        "cpu,host=a usage=1.5 1\ncpu,host=b usage=\"high\" 2\nthis is not lp\ncpu,host=c usage=3 3";
+    let body = "cpu,host=a usage=1.5 1\ncpu,host=b usage=\"high\" 2\nthis is not lp\ncpu,host=c usage=3 3";
     let r = server.post("/write?db=pw&precision=s", body).await;
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("X-Influxdb-Error").is_some());
     let v1: Value = r.json().await.expect("json");
     let message = v1["error"].as_str().expect("error message");
     assert!(message.starts_with("partial write:"), "{message}");
-    let lines: Vec<i64> = v1["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|d| d["line_number"].as_i64().unwrap_or(0))
-        .collect();
+    let lines: Vec<i64> =
+        v1["data"].as_array().expect("data").iter().map(|d| d["line_number"].as_i64().unwrap_or(0)).collect();
     assert_eq!(lines, [2, 3]);
-    assert_eq!(
-        v1["data"][0]["original_line"],
-        "cpu,host=b usage=\"high\" 2"
-    );
-    assert!(
-        v1["data"][0]["error_message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("float"),
-        "{v1}"
-    );
-    assert_eq!(
-        server.count("pw", "cpu").await,
-        2,
-        "lines 1 and 4 are stored"
-    );
+    assert_eq!(v1["data"][0]["original_line"], "cpu,host=b usage=\"high\" 2");
+    assert!(v1["data"][0]["error_message"].as_str().unwrap_or_default().contains("float"), "{v1}");
+    assert_eq!(server.count("pw", "cpu").await, 2, "lines 1 and 4 are stored");
 
     let r = server.post("/write?db=pw", "garbage\nmore garbage").await;
     assert_eq!(r.status(), 400);
     let v1: Value = r.json().await.expect("json");
-    assert!(
-        v1["error"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("unable to parse"),
-        "{v1}"
-    );
+    assert!(v1["error"].as_str().unwrap_or_default().starts_with("unable to parse"), "{v1}");
 
-    let r = server
-        .post(
-            "/api/v2/write?bucket=pw",
-            "cpu usage=\"x\" 5\ncpu usage=5 6",
-        )
-        .await;
+    let r = server.post("/api/v2/write?bucket=pw", "cpu usage=\"x\" 5\ncpu usage=5 6").await;
     assert_eq!(r.status(), 400);
-    assert_eq!(
-        r.headers()
-            .get("X-Platform-Error-Code")
-            .and_then(|v| v.to_str().ok()),
-        Some("invalid")
-    );
+    assert_eq!(r.headers().get("X-Platform-Error-Code").and_then(|v| v.to_str().ok()), Some("invalid"));
     let v2: Value = r.json().await.expect("json");
     assert_eq!(v2["code"], "invalid");
     assert_eq!(v2["data"][0]["line_number"], 1);
 
-    let r = server
-        .post("/api/v3/write_lp?db=pw", "cpu usage=7 7\ncpu usage=true 8")
-        .await;
+    let r = server.post("/api/v3/write_lp?db=pw", "cpu usage=7 7\ncpu usage=true 8").await;
     assert_eq!(r.status(), 400);
     let v3: Value = r.json().await.expect("json");
     assert_eq!(v3["error"], "partial write of line protocol occurred");
     assert_eq!(v3["data"][0]["line_number"], 2);
     assert_eq!(server.count("pw", "cpu").await, 4);
 
-    let r = server
-        .post(
-            "/api/v3/write_lp?db=pw&accept_partial=false",
-            "cpu usage=9 9\ncpu usage=true 10",
-        )
-        .await;
+    let r = server.post("/api/v3/write_lp?db=pw&accept_partial=false", "cpu usage=9 9\ncpu usage=true 10").await;
     assert_eq!(r.status(), 400);
-    assert_eq!(
-        server.count("pw", "cpu").await,
-        4,
-        "nothing stored when partial writes are refused"
-    );
+    assert_eq!(server.count("pw", "cpu").await, 4, "nothing stored when partial writes are refused");
 }
 
 #[tokio::test]
@@ -263,20 +170,12 @@ async fn create_database_over_query_ping_and_health_answer_like_influxdb() {
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.expect("json");
     assert_eq!(body, serde_json::json!({"results": [{"statement_id": 0}]}));
-    let rows = server
-        .sql("telegraf", "SELECT database_name FROM system.databases")
-        .await;
+    let rows = server.sql("telegraf", "SELECT database_name FROM system.databases").await;
     assert!(rows.iter().any(|r| r["database_name"] == "telegraf"));
     let r = reqwest::get(server.url("/ping")).await.expect("ping");
     assert_eq!(r.status(), 204);
     assert!(r.headers().contains_key("X-Influxdb-Version"));
-    assert_eq!(
-        reqwest::get(server.url("/health"))
-            .await
-            .expect("health")
-            .status(),
-        200
-    );
+    assert_eq!(reqwest::get(server.url("/health")).await.expect("health").status(), 200);
 }
 
 #[tokio::test]
@@ -290,13 +189,8 @@ async fn a_full_buffer_answers_503_with_retry_after_until_persistence_catches_up
         "1h",
     ])
     .await;
-    let body: String = (0..100)
-        .map(|i| format!("cpu,host=h{i} usage={i} {i}\n"))
-        .collect();
-    assert_eq!(
-        server.post("/write?db=bp", body.clone()).await.status(),
-        204
-    );
+    let body: String = (0..100).map(|i| format!("cpu,host=h{i} usage={i} {i}\n")).collect();
+    assert_eq!(server.post("/write?db=bp", body.clone()).await.status(), 204);
     let r = server.post("/write?db=bp", body.clone()).await;
     assert_eq!(r.status(), 503);
     assert!(r.headers().contains_key("retry-after"));
@@ -306,9 +200,5 @@ async fn a_full_buffer_answers_503_with_retry_after_until_persistence_catches_up
         wait();
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(
-        server.count("bp", "cpu").await,
-        100,
-        "the same 100 points, deduplicated"
-    );
+    assert_eq!(server.count("bp", "cpu").await, 100, "the same 100 points, deduplicated");
 }
