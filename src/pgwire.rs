@@ -20,6 +20,7 @@
 //! SQLSTATE, leaving the connection usable.
 
 mod copy;
+mod cursor;
 mod error;
 mod settings;
 
@@ -69,6 +70,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::error::ErrorKind;
+use crate::pgwire::cursor::{CursorError, Cursors};
 use crate::pgwire::settings::{Language, Settings};
 use crate::query::engine::{Planned, SessionCommand};
 use crate::query::{QueryEngine, QueryError, QuerySession};
@@ -193,6 +195,7 @@ impl StartupHandler for TrustStartup {
         client.session_extensions().insert(session);
         let settings = Settings::new(client.metadata());
         client.session_extensions().insert(settings);
+        client.session_extensions().insert(Cursors::default());
 
         let (pid, key) = self.pids.generate(&*client);
         client.set_pid_and_secret_key(pid, key.clone());
@@ -414,6 +417,7 @@ impl SimpleQueryHandler for Queries {
                         .map(Response::Query)
                 }
                 Planned::Copy { plan, format } => copy_response(&session, plan, format).await,
+                Planned::Declare { cursor, plan } => declare_response(client, &session, cursor, plan).await,
                 Planned::Session(command) => session_response(client, command, &Format::UnifiedText).await,
             };
             match response {
@@ -466,6 +470,7 @@ impl ExtendedQueryHandler for Queries {
                 return session_response(client, command, &portal.result_column_format).await;
             }
             Some(Planned::Copy { .. }) => return Err(copy_needs_simple_protocol()),
+            Some(Planned::Declare { cursor, plan }) => return declare_response(client, &session, cursor, plan).await,
         };
         if !same_row_type(plan.schema().as_arrow(), &stmt.schema) {
             // Postgres' answer when a table change alters a prepared statement's rows.
@@ -517,6 +522,7 @@ impl QueryParser for PlanParser {
             Some(Planned::Query(plan)) => (Arc::new(plan.schema().as_arrow().clone()), placeholder_types(&plan)?),
             Some(Planned::Session(command)) => (command_schema(&command), Vec::new()),
             Some(Planned::Copy { .. }) => return Err(copy_needs_simple_protocol()),
+            Some(Planned::Declare { .. }) => (Arc::new(Schema::empty()), Vec::new()),
         };
         // A client may declare more parameters than the text uses; Postgres accepts that.
         let count = inferred.len().max(types.len());
@@ -701,6 +707,20 @@ where
         SessionCommand::NoOp { tag: tag @ ("COMMIT" | "ROLLBACK") } => {
             (Vec::new(), Response::TransactionEnd(Tag::new(tag)))
         }
+        SessionCommand::Fetch { cursor, count } => {
+            let (schema, batches) = cursors_of(client)?.fetch(&cursor, count).await.map_err(cursor_error)?;
+            let mut response = batches_response(schema, batches, format)?;
+            response.command_tag = "FETCH".to_owned();
+            (Vec::new(), Response::Query(response))
+        }
+        SessionCommand::Close { cursor } => {
+            cursors_of(client)?.close(cursor.as_deref()).await.map_err(cursor_error)?;
+            (Vec::new(), Response::Execution(Tag::new("CLOSE CURSOR")))
+        }
+        SessionCommand::NoOp { tag: tag @ "DISCARD ALL" } => {
+            cursors_of(client)?.close(None).await.map_err(cursor_error)?;
+            (settings.reset(None), Response::Execution(Tag::new(tag)))
+        }
         SessionCommand::NoOp { tag } => (Vec::new(), Response::Execution(Tag::new(tag))),
     };
     for (name, value) in reports {
@@ -711,13 +731,49 @@ where
 
 /// A result of text columns, for answers the frontend computes itself.
 fn text_response(schema: SchemaRef, rows: Vec<Vec<String>>, format: &Format) -> PgWireResult<QueryResponse> {
-    let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, None)?);
     let columns = (0..schema.fields().len())
         .map(|i| Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r[i].as_str()))) as _)
         .collect();
-    let batch = RecordBatch::try_new(schema, columns).map_err(|e| error::datafusion_error(e.into()))?;
-    let rows: Vec<_> = encode_recordbatch(Arc::clone(&fields), batch).collect();
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|e| error::datafusion_error(e.into()))?;
+    batches_response(schema, vec![batch], format)
+}
+
+/// A result from batches already in memory (bounded: a FETCH count or a SHOW).
+fn batches_response(schema: SchemaRef, batches: Vec<RecordBatch>, format: &Format) -> PgWireResult<QueryResponse> {
+    let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, None)?);
+    let rows: Vec<_> = batches.into_iter().flat_map(|b| encode_recordbatch(Arc::clone(&fields), b)).collect();
     Ok(QueryResponse::new(fields, stream::iter(rows)))
+}
+
+fn cursors_of<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Cursors>> {
+    client
+        .session_extensions()
+        .get::<Cursors>()
+        .ok_or_else(|| error::kind_error(ErrorKind::Protocol, "no cursors: startup did not complete"))
+}
+
+fn cursor_error(e: CursorError) -> PgWireError {
+    match e {
+        CursorError::Exists(name) => {
+            error::kind_error(ErrorKind::AlreadyExists, format!("cursor \"{name}\" already exists"))
+        }
+        CursorError::Missing(name) => {
+            error::kind_error(ErrorKind::InvalidRequest, format!("cursor \"{name}\" does not exist"))
+        }
+        CursorError::Execution(e) => error::datafusion_error(e),
+    }
+}
+
+/// `DECLARE c CURSOR FOR query`: the plan starts, and FETCH pulls its rows.
+async fn declare_response<C: ClientInfo>(
+    client: &C,
+    session: &QuerySession,
+    cursor: String,
+    plan: LogicalPlan,
+) -> PgWireResult<Response> {
+    let batches = session.execute(plan).await.map_err(|e| error::to_pg_error(&e))?;
+    cursors_of(client)?.declare(cursor, batches).await.map_err(cursor_error)?;
+    Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
 }
 
 /// `COPY (query) TO STDOUT`: the query's rows as CopyData, streamed.

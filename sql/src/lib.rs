@@ -39,6 +39,8 @@ pub enum Planned {
     Query(LogicalPlan),
     /// `COPY (query) TO STDOUT`: the query's rows in a COPY format.
     Copy { plan: LogicalPlan, format: CopyFormat },
+    /// `DECLARE cursor CURSOR FOR query`: rows the frontend hands out with FETCH.
+    Declare { cursor: String, plan: LogicalPlan },
     /// A statement about the session itself, for the frontend to answer.
     Session(SessionCommand),
 }
@@ -84,6 +86,7 @@ pub async fn plan_sql(state: &SessionState, text: &str) -> Result<Vec<Planned>> 
         planned.push(match classify(statement)? {
             Kind::Query(statement) => Planned::Query(plan_query(state, *statement).await?),
             Kind::Copy { query, format } => Planned::Copy { plan: plan_query(state, *query).await?, format },
+            Kind::Declare { cursor, query } => Planned::Declare { cursor, plan: plan_query(state, *query).await? },
             Kind::Session(command) => Planned::Session(command),
         });
     }

@@ -6,8 +6,8 @@
 //! transaction statements that must simply be answered as Postgres does.
 
 use datafusion::sql::sqlparser::ast::{
-    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Expr, ObjectName, Reset, Set, Statement,
-    Value,
+    CloseCursor, CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, DeclareType, Expr,
+    FetchDirection, ObjectName, Reset, Set, Statement, Value,
 };
 
 use crate::error::{Result, SqlError};
@@ -46,9 +46,13 @@ pub enum SessionCommand {
     Show { name: String },
     /// `RESET name`, or `RESET ALL` when `None`.
     Reset { name: Option<String> },
+    /// `FETCH [count | ALL | NEXT] FROM cursor`; `count` is `None` for ALL.
+    Fetch { cursor: String, count: Option<u64> },
+    /// `CLOSE cursor`, or `CLOSE ALL` when `None`.
+    Close { cursor: Option<String> },
     /// Accepted and answered with its command tag, changing nothing: transaction
     /// control (sessions are read-only, so there is nothing to commit or undo),
-    /// `DISCARD`, `DEALLOCATE`, `CLOSE`, `UNLISTEN`.
+    /// `DISCARD`, `DEALLOCATE`, `UNLISTEN`.
     NoOp { tag: &'static str },
 }
 
@@ -57,6 +61,7 @@ pub enum SessionCommand {
 pub(crate) enum Kind {
     Query(Box<Statement>),
     Copy { query: Box<Statement>, format: CopyFormat },
+    Declare { cursor: String, query: Box<Statement> },
     Session(SessionCommand),
 }
 
@@ -87,7 +92,38 @@ pub(crate) fn classify(statement: Statement) -> Result<Kind> {
         Statement::ReleaseSavepoint { .. } => no_op("RELEASE"),
         Statement::Discard { .. } => no_op("DISCARD ALL"),
         Statement::Deallocate { .. } => no_op("DEALLOCATE"),
-        Statement::Close { .. } => no_op("CLOSE CURSOR"),
+        Statement::Close { cursor } => Kind::Session(SessionCommand::Close {
+            cursor: match cursor {
+                CloseCursor::All => None,
+                CloseCursor::Specific { name } => Some(name.value),
+            },
+        }),
+        Statement::Declare { mut stmts } if stmts.len() == 1 => {
+            let declare = stmts.remove(0);
+            match (declare.names.first(), declare.for_query) {
+                (Some(name), Some(query)) if declare.declare_type == Some(DeclareType::Cursor) => {
+                    if declare.scroll == Some(true) {
+                        return Err(SqlError::Unsupported("SCROLL cursors (cursors read forward only)".into()));
+                    }
+                    Kind::Declare { cursor: name.value.clone(), query: Box::new(Statement::Query(query)) }
+                }
+                _ => return Err(SqlError::Unsupported("DECLARE of anything but a cursor".into())),
+            }
+        }
+        Statement::Fetch { name, direction, .. } => {
+            let count = match direction {
+                FetchDirection::Next | FetchDirection::Forward { limit: None } => Some(1),
+                FetchDirection::All | FetchDirection::ForwardAll => None,
+                FetchDirection::Count { limit } | FetchDirection::Forward { limit: Some(limit) } => {
+                    let text = limit.value.to_string();
+                    Some(text.parse().map_err(|_| SqlError::Unsupported(format!("FETCH {text}")))?)
+                }
+                other => {
+                    return Err(SqlError::Unsupported(format!("FETCH {other} (cursors read forward only)")));
+                }
+            };
+            Kind::Session(SessionCommand::Fetch { cursor: name.value, count })
+        }
         Statement::UNLISTEN { .. } => no_op("UNLISTEN"),
         Statement::Copy { source, to: true, target: CopyTarget::Stdout, options, legacy_options, .. } => {
             let query = match source {

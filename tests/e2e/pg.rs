@@ -181,3 +181,29 @@ async fn statement_timeout_and_cancel_end_a_running_query_with_57014() {
     let n: i64 = client.query_one("SELECT count(*) FROM cpu", &[]).await.expect("usable after").get(0);
     assert_eq!(n, 2);
 }
+
+fn simple_rows(messages: &[tokio_postgres::SimpleQueryMessage]) -> Vec<String> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn cursors_hand_out_rows_forward_in_pieces() {
+    let (server, _data) = TestServer::spawn().await;
+    server.write_ok("demo", DATA).await;
+    let client = server.pg("demo").await;
+    client.batch_execute("BEGIN; DECLARE c CURSOR FOR SELECT host FROM cpu ORDER BY host").await.expect("DECLARE");
+    assert_eq!(simple_rows(&client.simple_query("FETCH 1 FROM c").await.expect("FETCH")), ["a"]);
+    assert_eq!(simple_rows(&client.simple_query("FETCH ALL FROM c").await.expect("FETCH")), ["b"]);
+    assert!(simple_rows(&client.simple_query("FETCH 5 FROM c").await.expect("FETCH")).is_empty());
+    let e = client.batch_execute("DECLARE c CURSOR FOR SELECT 1").await.expect_err("duplicate");
+    assert_eq!(e.code().map(|c| c.code()), Some("42P07"), "{e}");
+    client.batch_execute("CLOSE c; COMMIT").await.expect("CLOSE");
+    let e = client.simple_query("FETCH 1 FROM c").await.expect_err("closed");
+    assert_eq!(e.code().map(|c| c.code()), Some("22023"), "{e}");
+}
