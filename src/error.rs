@@ -157,7 +157,9 @@ pub fn classify_datafusion(e: &DataFusionError) -> ErrorKind {
         DataFusionError::NotImplemented(_) => ErrorKind::Unsupported,
         DataFusionError::ResourcesExhausted(_) => ErrorKind::ResourcesExhausted,
         DataFusionError::Execution(message) if message.contains("Divide by zero") => ErrorKind::DataException,
-        DataFusionError::Execution(message) if message.contains("Cannot cast") => ErrorKind::DataException,
+        DataFusionError::Execution(message) if message.contains("Cannot cast") || message.contains("Error parsing") => {
+            ErrorKind::DataException
+        }
         DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => ErrorKind::StorageUnavailable,
         DataFusionError::Configuration(_) => ErrorKind::InvalidRequest,
         DataFusionError::Execution(_)

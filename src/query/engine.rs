@@ -123,6 +123,7 @@ impl QueryEngine {
         if postgres {
             datafusion_pg_catalog::pg_catalog::setup_pg_catalog(&ctx, db, EmptyContextProvider)
                 .map_err(|e| QueryError::DataFusion(*e))?;
+            crate::query::pg_functions::register(&ctx);
         }
         ctx.register_udf(version_udf());
         Ok(QuerySession { ctx, db: db.to_owned() })

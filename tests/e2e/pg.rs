@@ -207,3 +207,19 @@ async fn cursors_hand_out_rows_forward_in_pieces() {
     let e = client.simple_query("FETCH 1 FROM c").await.expect_err("closed");
     assert_eq!(e.code().map(|c| c.code()), Some("22023"), "{e}");
 }
+
+#[tokio::test]
+async fn bi_tool_functions_answer() {
+    let (server, _data) = TestServer::spawn().await;
+    server.write_ok("demo", DATA).await;
+    let client = server.pg("demo").await;
+    let q =
+        "SELECT count(*) FROM cpu WHERE time >= TO_TIMESTAMP('2024-01-01 00:00:30.000000', 'YYYY-MM-DD HH24:MI:SS.US')";
+    let n: i64 = client.query_one(q, &[]).await.expect("Postgres template").get(0);
+    assert_eq!(n, 1);
+    let seq: Option<String> =
+        client.query_one("SELECT pg_get_serial_sequence('cpu', 'host')", &[]).await.expect("serial").get(0);
+    assert_eq!(seq, None);
+    let e = client.query("SELECT TO_TIMESTAMP('nope', 'YYYY-MM-DD')", &[]).await.expect_err("bad literal");
+    assert_eq!(e.code().map(|c| c.code()), Some("22P02"), "{e}");
+}

@@ -1,0 +1,112 @@
+//! Functions Postgres clients call that DataFusion lacks or spells differently.
+//! Registered on Postgres sessions, after datafusion-pg-catalog's own.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udf,
+};
+use datafusion::prelude::SessionContext;
+
+pub(crate) fn register(ctx: &SessionContext) {
+    if let Ok(inner) = ctx.udf("to_timestamp") {
+        ctx.register_udf(ScalarUDF::new_from_impl(PgToTimestamp { inner }));
+    }
+    // No column is backed by a sequence; SQLAlchemy's reflection asks anyway.
+    ctx.register_udf(create_udf(
+        "pg_get_serial_sequence",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+    ));
+}
+
+/// `to_timestamp(text, template)` with Postgres templates (`YYYY-MM-DD HH24:MI:SS`),
+/// which BI tools send, translated to DataFusion's chrono formats; every other
+/// form is DataFusion's `to_timestamp` unchanged.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgToTimestamp {
+    inner: Arc<ScalarUDF>,
+}
+
+impl ScalarUDFImpl for PgToTimestamp {
+    fn name(&self) -> &str {
+        "to_timestamp"
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs<'_>) -> Result<datafusion::arrow::datatypes::FieldRef> {
+        self.inner.return_field_from_args(args)
+    }
+
+    fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        for arg in args.args.iter_mut().skip(1) {
+            if let ColumnarValue::Scalar(ScalarValue::Utf8(Some(format))) = arg
+                && !format.contains('%')
+            {
+                *format = chrono_format(format);
+            }
+        }
+        self.inner.invoke_with_args(args)
+    }
+}
+
+/// Postgres template patterns, longest first so `HH24` wins over `HH`.
+const PATTERNS: &[(&str, &str)] = &[
+    ("YYYY", "%Y"),
+    ("HH24", "%H"),
+    ("HH12", "%I"),
+    ("Month", "%B"),
+    ("Mon", "%b"),
+    ("MM", "%m"),
+    ("DD", "%d"),
+    ("HH", "%I"),
+    ("MI", "%M"),
+    ("SS", "%S"),
+    ("US", "%6f"),
+    ("MS", "%3f"),
+    ("AM", "%p"),
+    ("PM", "%p"),
+    ("YY", "%y"),
+];
+
+fn chrono_format(template: &str) -> String {
+    let mut out = String::with_capacity(template.len() + 8);
+    let mut rest = template;
+    'outer: while !rest.is_empty() {
+        for (pattern, chrono) in PATTERNS {
+            if let Some(after) = rest.strip_prefix(pattern) {
+                out.push_str(chrono);
+                rest = after;
+                continue 'outer;
+            }
+        }
+        let c = rest.chars().next().unwrap_or_default();
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_templates_become_chrono_formats() {
+        assert_eq!(chrono_format("YYYY-MM-DD HH24:MI:SS.US"), "%Y-%m-%d %H:%M:%S.%6f");
+        assert_eq!(chrono_format("DD Mon YYYY HH12:MI AM"), "%d %b %Y %I:%M %p");
+    }
+}
