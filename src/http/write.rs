@@ -20,68 +20,65 @@ type Params = Query<HashMap<String, String>>;
 
 pub(crate) async fn write_v1(
     State(state): State<AppState>,
-    Query(params): Params,
+    params: Params,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
-    let db = params.get("db").map(String::as_str);
-    write(&state, Api::V1, db, params.get("precision"), true, false, &headers, body).await
+    write(&state, Api::V1, &params, &headers, body).await
 }
 
 pub(crate) async fn write_v2(
     State(state): State<AppState>,
-    Query(params): Params,
+    params: Params,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
-    let db = params.get("bucket").map(String::as_str);
-    write(&state, Api::V2, db, params.get("precision"), true, false, &headers, body).await
+    write(&state, Api::V2, &params, &headers, body).await
 }
 
 pub(crate) async fn write_v3(
     State(state): State<AppState>,
-    Query(params): Params,
+    params: Params,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
-    let flag = |name: &str, default: bool| params.get(name).map_or(default, |v| v != "false");
-    let db = params.get("db").map(String::as_str);
-    let (partial, no_sync) = (flag("accept_partial", true), flag("no_sync", false));
-    write(&state, Api::V3, db, params.get("precision"), partial, no_sync, &headers, body).await
+    write(&state, Api::V3, &params, &headers, body).await
 }
 
-#[allow(clippy::too_many_arguments)]
+type Body = Result<Bytes, BytesRejection>;
+
 async fn write(
     state: &AppState,
     api: Api,
-    db: Option<&str>,
-    precision: Option<&String>,
-    accept_partial: bool,
-    no_sync: bool,
+    params: &HashMap<String, String>,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
-    match try_write(state, api, db, precision, accept_partial, no_sync, headers, body).await {
+    match try_write(state, api, params, headers, body).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn try_write(
     state: &AppState,
     api: Api,
-    db: Option<&str>,
-    precision: Option<&String>,
-    accept_partial: bool,
-    no_sync: bool,
+    params: &HashMap<String, String>,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<(), HttpError> {
     let invalid = |m: String| HttpError::new(api, ErrorKind::InvalidRequest, m);
+    // Only the 2.x API names its database "bucket"; only 3.x has the two flags.
     let db_param = if api == Api::V2 { "bucket" } else { "db" };
-    let db = db.filter(|d| !d.is_empty()).ok_or_else(|| invalid(format!("missing required parameter {db_param:?}")))?;
-    let precision = match precision {
+    let flag = |name: &str, default: bool| match api {
+        Api::V3 => params.get(name).map_or(default, |v| v != "false"),
+        Api::V1 | Api::V2 => default,
+    };
+    let db = params
+        .get(db_param)
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| invalid(format!("missing required parameter {db_param:?}")))?;
+    let precision = match params.get("precision") {
         None => Precision::Nanosecond,
         Some(p) => {
             Precision::parse(p).ok_or_else(|| invalid(format!("invalid precision {p:?}: use ns, us, ms, s, m or h")))?
@@ -97,7 +94,8 @@ async fn try_write(
     let body = decode_body(api, headers, body, state.max_request_size)?;
     let text = std::str::from_utf8(&body)
         .map_err(|e| invalid(format!("the body is not valid UTF-8 at byte {}", e.valid_up_to())))?;
-    let options = WriteOptions { precision, no_sync, accept_partial };
+    let options =
+        WriteOptions { precision, no_sync: flag("no_sync", false), accept_partial: flag("accept_partial", true) };
     let outcome = state
         .ingester
         .write_lp(db, text, options)
