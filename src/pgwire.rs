@@ -22,9 +22,13 @@
 mod copy;
 mod cursor;
 mod error;
+mod extended;
 mod settings;
+mod startup;
 
-use std::collections::HashMap;
+use crate::pgwire::extended::PlanParser;
+use crate::pgwire::startup::TrustStartup;
+
 use std::fmt::{self, Debug};
 use std::iter;
 use std::pin::Pin;
@@ -33,35 +37,28 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 // `::pgwire` is the crate; this module is `crate::pgwire`.
-use ::pgwire::api::auth::{
-    ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
-    save_startup_parameters_to_metadata,
-};
+use ::pgwire::api::auth::StartupHandler;
 use ::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
-use ::pgwire::api::portal::{Format, Portal};
+use ::pgwire::api::portal::Format;
 use ::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use ::pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag};
-use ::pgwire::api::stmt::QueryParser;
 use ::pgwire::api::store::PortalStore;
 use ::pgwire::api::{
-    ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, ConnectionManager, METADATA_APPLICATION_NAME,
-    METADATA_DATABASE, METADATA_USER, PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
+    ClientInfo, ClientPortalStore, ConnectionHandle, ConnectionManager, PgWireServerHandlers,
+    RandomPidSecretKeyGenerator,
 };
 use ::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use ::pgwire::messages::PgWireBackendMessage;
 use ::pgwire::messages::data::DataRow;
 use ::pgwire::messages::startup::ParameterStatus;
-use ::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use ::pgwire::types::format::FormatOptions;
-use arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
-use arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
+use arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use arrow_pg::encode_recordbatch;
 use async_trait::async_trait;
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::common::ParamValues;
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::LogicalPlan;
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream};
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
@@ -73,7 +70,7 @@ use crate::error::ErrorKind;
 use crate::pgwire::cursor::{CursorError, Cursors};
 use crate::pgwire::settings::{Language, Settings};
 use crate::query::engine::{Planned, SessionCommand};
-use crate::query::{QueryEngine, QueryError, QuerySession};
+use crate::query::{QueryEngine, QuerySession};
 
 /// How long to wait after a failed `accept` (usually EMFILE) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -151,90 +148,6 @@ impl PgWireServerHandlers for Handlers {
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
         Arc::clone(&self.cancel)
-    }
-}
-
-/// Trust authentication: any user, no password. The database must exist,
-/// because every later handler needs the session made here.
-#[derive(Debug)]
-struct TrustStartup {
-    engine: Arc<QueryEngine>,
-    connections: Arc<ConnectionManager>,
-    pids: RandomPidSecretKeyGenerator,
-}
-
-#[async_trait]
-impl StartupHandler for TrustStartup {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        // Trust mode asks for no password, so nothing but Startup arrives here.
-        let PgWireFrontendMessage::Startup(startup) = message else {
-            return Ok(());
-        };
-        protocol_negotiation(client, &startup).await?;
-        save_startup_parameters_to_metadata(client, &startup);
-        let metadata = client.metadata();
-        let user = metadata.get(METADATA_USER).cloned().unwrap_or_default();
-        // Postgres' default: the database named like the user.
-        let db = metadata.get(METADATA_DATABASE).cloned().unwrap_or_else(|| user.clone());
-        let session = match self.engine.postgres_session(&db) {
-            Ok(session) => session,
-            Err(QueryError::DatabaseNotFound(_)) => {
-                return Err(error::fatal(error::kind_error(
-                    ErrorKind::DatabaseNotFound,
-                    format!("database \"{db}\" does not exist"),
-                )));
-            }
-            Err(e) => return Err(error::fatal(error::to_pg_error(&e))),
-        };
-        client.metadata_mut().insert(METADATA_DATABASE.to_owned(), db.clone());
-        client.session_extensions().insert(session);
-        let settings = Settings::new(client.metadata());
-        client.session_extensions().insert(settings);
-        client.session_extensions().insert(Cursors::default());
-
-        let (pid, key) = self.pids.generate(&*client);
-        client.set_pid_and_secret_key(pid, key.clone());
-        let (handle, guard) = self.connections.register(pid, key);
-        // pgwire's query loop looks the handle up by this exact type to race queries
-        // against CancelRequest; the guard unregisters when the connection drops.
-        client.session_extensions().insert::<Arc<ConnectionHandle>>(handle);
-        client.session_extensions().insert::<ConnectionGuard>(guard);
-
-        finish_authentication(client, &SessionParameters).await?;
-        tracing::debug!(%db, %user, pid, "pg session started");
-        Ok(())
-    }
-}
-
-/// The ParameterStatus set sent after authentication. Drivers check these:
-/// JDBC refuses anything but `UTF8` and `integer_datetimes=on`, and several
-/// clients parse `server_version` to pick their catalog queries.
-#[derive(Debug)]
-struct SessionParameters;
-
-impl ServerParameterProvider for SessionParameters {
-    fn server_parameters<C>(&self, client: &C) -> Option<HashMap<String, String>>
-    where
-        C: ClientInfo,
-    {
-        let application_name = client.metadata().get(METADATA_APPLICATION_NAME).cloned().unwrap_or_default();
-        let params = [
-            ("server_version", "15.0".to_owned()),
-            ("server_encoding", "UTF8".to_owned()),
-            ("client_encoding", "UTF8".to_owned()),
-            ("DateStyle", DATE_STYLE.to_owned()),
-            ("IntervalStyle", "postgres".to_owned()),
-            ("TimeZone", "UTC".to_owned()),
-            ("integer_datetimes", "on".to_owned()),
-            ("standard_conforming_strings", "on".to_owned()),
-            ("application_name", application_name),
-        ];
-        Some(params.into_iter().map(|(name, value)| (name.to_owned(), value)).collect())
     }
 }
 
@@ -432,214 +345,6 @@ impl SimpleQueryHandler for Queries {
         }
         Ok(responses)
     }
-}
-
-#[async_trait]
-impl ExtendedQueryHandler for Queries {
-    type Statement = PreparedPlan;
-    type QueryParser = PlanParser;
-
-    fn query_parser(&self) -> Arc<PlanParser> {
-        Arc::clone(&self.parser)
-    }
-
-    // Describe statement and Describe portal use pgwire's defaults, which ask
-    // `PlanParser` for parameter types and the result schema in the portal's formats.
-
-    async fn do_query<C>(
-        &self,
-        client: &mut C,
-        portal: &Portal<PreparedPlan>,
-        _max_rows: usize,
-    ) -> PgWireResult<Response>
-    where
-        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::PortalStore: PortalStore<Statement = Self::Statement>,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        // max_rows is pgwire's business: it keeps the response in the portal and suspends.
-        let session = session_of(client)?;
-        let stmt = &portal.statement.statement;
-        // Planned again because a plan pins the buffer and file list of its planning
-        // time: reusing the Parse-time plan would miss writes acknowledged since.
-        let plan = match plan_one(client, &session, &stmt.sql).await? {
-            None => return Ok(Response::EmptyQuery),
-            Some(Planned::Query(plan)) => plan,
-            Some(Planned::Session(command)) => {
-                return session_response(client, command, &portal.result_column_format).await;
-            }
-            Some(Planned::Copy { .. }) => return Err(copy_needs_simple_protocol()),
-            Some(Planned::Declare { cursor, plan }) => return declare_response(client, &session, cursor, plan).await,
-        };
-        if !same_row_type(plan.schema().as_arrow(), &stmt.schema) {
-            // Postgres' answer when a table change alters a prepared statement's rows.
-            return Err(error::kind_error(ErrorKind::Unsupported, "cached plan must not change result type"));
-        }
-        let plan = bind(portal, plan)?;
-        let response =
-            query_response(&session, plan, &portal.result_column_format, format_options(client), cancel_handle(client))
-                .await?;
-        Ok(Response::Query(response))
-    }
-}
-
-/// A statement planned at Parse time.
-///
-/// Why plan at Parse: `QueryParser::parse_sql` receives the client, so it can
-/// reach the connection's session, and Describe (which clients send before
-/// Bind) needs parameter types and the result schema, which only a plan has.
-/// `get_parameter_types`/`get_result_schema` receive no client, so that plan
-/// must travel inside the statement. Execute plans the text again (see
-/// `do_query`) and substitutes the Bind values into the fresh plan.
-#[derive(Debug, Clone)]
-pub(crate) struct PreparedPlan {
-    sql: String,
-    /// The Parse-time result columns: what Describe reports.
-    schema: SchemaRef,
-    /// DataFusion's type for `$n` at index n-1; `None` where it could not tell.
-    inferred: Vec<Option<DataType>>,
-    /// The types announced in ParameterDescription and used to decode Bind values.
-    wire_types: Vec<Type>,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct PlanParser;
-
-#[async_trait]
-impl QueryParser for PlanParser {
-    type Statement = PreparedPlan;
-
-    async fn parse_sql<C>(&self, client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<PreparedPlan>>
-    where
-        C: ClientInfo + Unpin + Send + Sync,
-    {
-        tracing::debug!(sql = %sql, "pg parse");
-        let session = session_of(client)?;
-        // None: only comments. pgwire stores an empty statement that answers EmptyQuery.
-        let (schema, mut inferred) = match plan_one(client, &session, sql).await? {
-            None => return Ok(None),
-            Some(Planned::Query(plan)) => (Arc::new(plan.schema().as_arrow().clone()), placeholder_types(&plan)?),
-            Some(Planned::Session(command)) => (command_schema(&command), Vec::new()),
-            Some(Planned::Copy { .. }) => return Err(copy_needs_simple_protocol()),
-            Some(Planned::Declare { .. }) => (Arc::new(Schema::empty()), Vec::new()),
-        };
-        // A client may declare more parameters than the text uses; Postgres accepts that.
-        let count = inferred.len().max(types.len());
-        inferred.resize(count, None);
-        let wire_types = inferred
-            .iter()
-            .enumerate()
-            .map(|(i, data_type)| -> PgWireResult<Type> {
-                let server = match data_type {
-                    Some(data_type) => Some(into_pg_type(data_type)?).filter(|t| *t != Type::UNKNOWN),
-                    None => None,
-                };
-                // TEXT rather than UNKNOWN: drivers then send strings, which decode to
-                // Utf8 values that DataFusion coerces where the context needs it.
-                Ok(server.or_else(|| types.get(i).cloned().flatten()).unwrap_or(Type::TEXT))
-            })
-            .collect::<PgWireResult<Vec<_>>>()?;
-        Ok(Some(PreparedPlan { sql: sql.to_owned(), schema, inferred, wire_types }))
-    }
-
-    fn get_parameter_types(&self, stmt: &PreparedPlan) -> PgWireResult<Vec<Type>> {
-        Ok(stmt.wire_types.clone())
-    }
-
-    fn get_result_schema(&self, stmt: &PreparedPlan, column_format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
-        arrow_schema_to_pg_fields(&stmt.schema, column_format.unwrap_or(&Format::UnifiedText), None)
-    }
-}
-
-/// The plan of a text that must hold at most one statement.
-async fn plan_one<C: ClientInfo>(client: &C, session: &QuerySession, sql: &str) -> PgWireResult<Option<Planned>> {
-    let mut plans = plan_text(client, session, sql).await?;
-    if plans.len() > 1 {
-        return Err(error::kind_error(
-            ErrorKind::QuerySyntax,
-            "cannot insert multiple commands into a prepared statement",
-        ));
-    }
-    Ok(plans.pop())
-}
-
-/// Whether two plans of one text still produce the same column types (a
-/// `SELECT *` grows when a write adds a column).
-fn same_row_type(fresh: &Schema, parsed: &Schema) -> bool {
-    let (fresh, parsed) = (fresh.fields(), parsed.fields());
-    fresh.len() == parsed.len() && fresh.iter().zip(parsed.iter()).all(|(f, p)| f.data_type() == p.data_type())
-}
-
-/// DataFusion's type for each positional parameter, by index. A placeholder
-/// whose type the context does not fix but that is cast (`$1::int`) takes the
-/// cast's type, as Postgres would infer it.
-fn placeholder_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
-    let mut types = plan.get_parameter_types().map_err(error::datafusion_error)?;
-    if types.values().any(Option::is_none) {
-        plan.apply_with_subqueries(|node| {
-            node.apply_expressions(|expr| {
-                expr.apply(|e| {
-                    if let Expr::Cast(cast) = e
-                        && let Expr::Placeholder(placeholder) = &*cast.expr
-                        && let Some(slot) = types.get_mut(&placeholder.id)
-                        && slot.is_none()
-                    {
-                        *slot = Some(cast.field.data_type().clone());
-                    }
-                    Ok(TreeNodeRecursion::Continue)
-                })
-            })
-        })
-        .map_err(error::datafusion_error)?;
-    }
-    let mut ordered = Vec::new();
-    for (id, data_type) in types {
-        let index =
-            id.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).filter(|n| (1..=MAX_PARAMETERS).contains(n));
-        let Some(index) = index else {
-            return Err(error::kind_error(
-                ErrorKind::QuerySyntax,
-                format!("parameter {id} is not supported: use $1 to ${MAX_PARAMETERS}"),
-            ));
-        };
-        if ordered.len() < index {
-            ordered.resize(index, None);
-        }
-        ordered[index - 1] = data_type;
-    }
-    Ok(ordered)
-}
-
-/// `plan` with the portal's parameter values in place of its placeholders,
-/// decoded with the types announced at Parse.
-fn bind(portal: &Portal<PreparedPlan>, plan: LogicalPlan) -> PgWireResult<LogicalPlan> {
-    let stmt = &portal.statement.statement;
-    let supplied = portal.parameter_len();
-    let expected = stmt.wire_types.len();
-    if supplied != expected {
-        return Err(error::kind_error(
-            ErrorKind::Protocol,
-            format!("bind message supplies {supplied} parameters, but prepared statement requires {expected}"),
-        ));
-    }
-    if expected == 0 {
-        return Ok(plan);
-    }
-    let inferred: Vec<Option<&DataType>> = stmt.inferred.iter().map(Option::as_ref).collect();
-    let server: Vec<Option<&Type>> = stmt.wire_types.iter().map(Some).collect();
-    let values = deserialize_parameters_with_server_types(portal, &inferred, &server)?;
-    // arrow-pg skips NULLs it decodes as its string fallback; a short list would
-    // otherwise surface as an internal "no value for placeholder" error.
-    if let ParamValues::List(list) = &values
-        && list.len() != supplied
-    {
-        return Err(error::kind_error(
-            ErrorKind::InvalidRequest,
-            "could not decode a NULL parameter of this type; declare its type, e.g. $1::text",
-        ));
-    }
-    plan.replace_params_with_values(&values).map_err(error::datafusion_error)
 }
 
 /// Plans `text` in the session's language. In InfluxQL mode only the session
