@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::server::{TestServer, parquet_files, wal_files};
+use crate::server::{Moto, Store, TestServer, parquet_files, wal_files};
 
 /// Writes single points with increasing values from `writers` tasks until told to stop;
 /// returns every value whose write was acknowledged.
@@ -51,8 +51,20 @@ async fn stored_values(server: &TestServer, db: &str) -> BTreeSet<u64> {
 
 #[tokio::test]
 async fn every_acknowledged_write_survives_kill_9_at_several_points() {
+    let data = tempfile::tempdir().expect("tempdir");
+    kill_9_rounds(Store::Dir(data.path().to_path_buf())).await;
+}
+
+#[tokio::test]
+async fn every_acknowledged_write_survives_kill_9_on_s3() {
+    let moto = Moto::start().await;
+    moto.create_bucket("kill").await;
+    kill_9_rounds(Store::S3 { endpoint: moto.endpoint.clone(), bucket: "kill".into(), prefix: "p".into() }).await;
+}
+
+async fn kill_9_rounds(store: Store) {
     // A short persist interval makes kills land during persistence too.
-    let (mut server, _data) = TestServer::spawn_args(&["--persist-interval", "150ms"]).await;
+    let mut server = TestServer::start(store, &["--persist-interval", "150ms"]).await;
     let mut acked = BTreeSet::new();
     for round in 0..4u64 {
         let stop = Arc::new(AtomicBool::new(false));
@@ -141,7 +153,20 @@ async fn a_graceful_shutdown_persists_everything_and_leaves_no_wal() {
 
 #[tokio::test]
 async fn the_later_write_wins_field_by_field_across_buffer_and_files() {
-    let (mut server, _data) = TestServer::spawn_args(&["--persist-interval", "100ms"]).await;
+    let data = tempfile::tempdir().expect("tempdir");
+    later_write_wins(Store::Dir(data.path().to_path_buf())).await;
+}
+
+#[tokio::test]
+async fn the_later_write_wins_field_by_field_on_s3() {
+    let moto = Moto::start().await;
+    moto.create_bucket("dedup").await;
+    later_write_wins(Store::S3 { endpoint: moto.endpoint.clone(), bucket: "dedup".into(), prefix: String::new() })
+        .await;
+}
+
+async fn later_write_wins(store: Store) {
+    let mut server = TestServer::start(store, &["--persist-interval", "100ms"]).await;
     server.write_ok("d", "cpu,host=a a=1,b=2 1704067200\ncpu,host=b a=7 1704067200").await;
     server.wait_for_files("d", "cpu", 1).await;
     // Same series and time, now in the buffer: `a` changes, `b` keeps its value.
