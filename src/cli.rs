@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::pgwire::auth::AuthMethod;
+
 #[derive(Debug, Parser)]
 #[command(name = "sediment", version, about = "A time-series database on Parquet and object storage")]
 pub struct Cli {
@@ -16,6 +18,33 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve(Box<ServeArgs>),
+    /// Manage the users who may log in over the Postgres protocol.
+    User(Box<UserArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    #[command(subcommand)]
+    pub action: UserAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create a user, or set the password of an existing one. The password is read
+    /// from SEDIMENT_USER_PASSWORD, or else asked for on the terminal without echo.
+    Create {
+        /// The user name.
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Remove a user.
+    Drop {
+        /// The user name.
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -30,6 +59,8 @@ pub struct ServeArgs {
     pub query: QueryArgs,
     #[command(flatten)]
     pub listen: ListenArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
     /// Log filter, in tracing's EnvFilter syntax (e.g. `info,sediment=debug`).
     #[arg(long, env = "SEDIMENT_LOG_FILTER", default_value = "info")]
     pub log_filter: String,
@@ -97,6 +128,18 @@ pub struct QueryArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct AuthArgs {
+    /// How Postgres clients prove their password once users exist (`sediment user create`).
+    /// With no users every login is trusted.
+    #[arg(long, env = "SEDIMENT_PG_AUTH_METHOD", value_enum, default_value_t = AuthMethod::ScramSha256)]
+    pub pg_auth_method: AuthMethod,
+    /// Start on a non-loopback address even though no users exist, so anyone who can
+    /// reach the server can read every database.
+    #[arg(long, env = "SEDIMENT_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ListenArgs {
     /// HTTP address (InfluxDB write and query APIs). Port 0 picks a free port.
     #[arg(long, env = "SEDIMENT_HTTP_BIND", default_value = "127.0.0.1:8086")]
@@ -120,6 +163,29 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let config = crate::config::ServerConfig::from_args(&args)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(crate::server::serve(config))?;
+            Ok(())
+        }
+        Command::User(args) => {
+            crate::telemetry::init("warn");
+            let (UserAction::Create { store, .. } | UserAction::Drop { store, .. }) = &args.action;
+            let store = crate::config::StoreConfig::from_args(store)?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let op = match &args.action {
+                UserAction::Create { name, .. } => {
+                    let password = match std::env::var("SEDIMENT_USER_PASSWORD") {
+                        Ok(p) => p,
+                        Err(_) => rpassword::prompt_password(format!("password for {name}: "))?,
+                    };
+                    anyhow::ensure!(!password.is_empty(), "the password must not be empty");
+                    sediment_catalog::CatalogOp::SetUser { user: crate::pgwire::auth::user_secret(name, &password) }
+                }
+                UserAction::Drop { name, .. } => sediment_catalog::CatalogOp::DropUser { name: name.clone() },
+            };
+            runtime.block_on(crate::server::change_catalog(&store, op))?;
+            match &args.action {
+                UserAction::Create { name, .. } => println!("user {name} saved"),
+                UserAction::Drop { name, .. } => println!("user {name} dropped"),
+            }
             Ok(())
         }
     }

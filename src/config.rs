@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, StoreArgs};
+use crate::pgwire::auth::AuthMethod;
 
 /// Where the object store is.
 #[derive(Clone)]
@@ -57,6 +58,8 @@ pub struct ServerConfig {
     pub max_buffer_size: usize,
     pub max_request_size: usize,
     pub query_memory_limit: usize,
+    pub pg_auth_method: AuthMethod,
+    pub insecure_no_auth: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,10 +76,7 @@ impl ServerConfig {
     /// # Errors
     /// A flag whose value cannot work.
     pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
-        let store = match &args.store.object_store {
-            None => local(&args.store.data_dir)?,
-            Some(url) => parse_store_url(url, args)?,
-        };
+        let store = StoreConfig::from_args(&args.store)?;
         let bind = |flag, value: &str| value.parse().map_err(|_| ConfigError::Bind { flag, value: value.to_owned() });
         let size = |s: bytesize::ByteSize| usize::try_from(s.as_u64()).unwrap_or(usize::MAX);
         Ok(Self {
@@ -91,6 +91,8 @@ impl ServerConfig {
             max_buffer_size: size(args.buffer.max_buffer_size),
             max_request_size: size(args.buffer.max_request_size),
             query_memory_limit: size(args.query.query_memory_limit),
+            pg_auth_method: args.auth.pg_auth_method,
+            insecure_no_auth: args.auth.insecure_no_auth,
         })
     }
 }
@@ -101,7 +103,18 @@ fn local(dir: &std::path::Path) -> Result<StoreConfig, ConfigError> {
     Ok(StoreConfig::Local(dir))
 }
 
-fn parse_store_url(url: &str, args: &ServeArgs) -> Result<StoreConfig, ConfigError> {
+impl StoreConfig {
+    /// # Errors
+    /// An object-store URL or data directory that cannot work.
+    pub fn from_args(args: &StoreArgs) -> Result<Self, ConfigError> {
+        match &args.object_store {
+            None => local(&args.data_dir),
+            Some(url) => parse_store_url(url, args),
+        }
+    }
+}
+
+fn parse_store_url(url: &str, args: &StoreArgs) -> Result<StoreConfig, ConfigError> {
     let bad = |why| ConfigError::ObjectStore(url.to_owned(), why);
     if url == "memory://" || url == "memory" {
         return Ok(StoreConfig::Memory);
@@ -117,7 +130,7 @@ fn parse_store_url(url: &str, args: &ServeArgs) -> Result<StoreConfig, ConfigErr
         if bucket.is_empty() {
             return Err(bad("s3 URLs need a bucket, like s3://bucket/prefix"));
         }
-        let s = &args.store;
+        let s = args;
         return Ok(StoreConfig::S3 {
             bucket: bucket.to_owned(),
             prefix: prefix.trim_matches('/').to_owned(),

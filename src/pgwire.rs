@@ -19,6 +19,7 @@
 //! batch error ends the statement with an ErrorResponse carrying the classified
 //! SQLSTATE, leaving the connection usable.
 
+pub mod auth;
 mod copy;
 mod cursor;
 mod error;
@@ -27,7 +28,10 @@ mod settings;
 mod startup;
 
 use crate::pgwire::extended::PlanParser;
-use crate::pgwire::startup::TrustStartup;
+use sediment_catalog::Catalog;
+
+use crate::pgwire::auth::AuthMethod;
+use crate::pgwire::startup::Startup;
 
 use std::fmt::{self, Debug};
 use std::iter;
@@ -81,11 +85,19 @@ const DATE_STYLE: &str = "ISO, MDY";
 /// Serves Postgres clients on `listener` until `shutdown` is cancelled.
 /// Connections still open at shutdown are dropped: they only read, so there is
 /// nothing of theirs to finish.
-pub async fn serve(listener: TcpListener, engine: Arc<QueryEngine>, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    engine: Arc<QueryEngine>,
+    catalog: Arc<Catalog>,
+    method: AuthMethod,
+    shutdown: CancellationToken,
+) {
     let connections = Arc::new(ConnectionManager::new());
     let handlers = Arc::new(Handlers {
-        startup: Arc::new(TrustStartup {
+        startup: Arc::new(Startup {
             engine,
+            catalog,
+            method,
             connections: Arc::clone(&connections),
             pids: RandomPidSecretKeyGenerator::default(),
         }),
@@ -127,7 +139,7 @@ pub async fn serve(listener: TcpListener, engine: Arc<QueryEngine>, shutdown: Ca
 
 #[derive(Debug)]
 struct Handlers {
-    startup: Arc<TrustStartup>,
+    startup: Arc<Startup>,
     queries: Arc<Queries>,
     cancel: Arc<DefaultCancelHandler>,
 }

@@ -43,6 +43,11 @@ pub enum ServerError {
     Bind { what: &'static str, addr: String, source: std::io::Error },
     #[error("writing the address file {path}: {source}")]
     AddrFile { path: String, source: std::io::Error },
+    #[error(
+        "refusing to listen on {addr} with no users: anyone who can reach it could read every database; \
+         create a user with `sediment user create NAME`, bind to 127.0.0.1, or pass --insecure-no-auth"
+    )]
+    InsecureBind { addr: String },
     #[error("WAL file {seq} holds writes to table {db}.{table}, which the catalog does not know")]
     WalAheadOfCatalog { seq: u64, db: String, table: String },
 }
@@ -75,6 +80,18 @@ fn build_store(config: &StoreConfig) -> Result<(Arc<dyn ObjectStore>, WalLocatio
             (Arc::clone(&store), WalLocation::Store(store))
         }
     })
+}
+
+/// Commits one catalog change against the store, for the CLI's offline
+/// commands; a running server sees it on its next catalog refresh.
+///
+/// # Errors
+/// The store cannot be reached or the change does not apply.
+pub async fn change_catalog(config: &StoreConfig, op: sediment_catalog::CatalogOp) -> Result<(), ServerError> {
+    let (store, _) = build_store(config)?;
+    let catalog = Catalog::load(store).await?;
+    catalog.apply(vec![op]).await?;
+    Ok(())
 }
 
 /// Replays WAL files newer than what the catalog says is persisted. Returns the next file number.
@@ -127,6 +144,13 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     tracing::info!(?config, "starting sediment {}", env!("CARGO_PKG_VERSION"));
     let (store, wal_location) = build_store(&config.store)?;
     let catalog = Arc::new(Catalog::load(Arc::clone(&store)).await?);
+    if catalog.snapshot().users.is_empty() && !config.insecure_no_auth {
+        for addr in [config.http_bind, config.pg_bind] {
+            if !addr.ip().is_loopback() {
+                return Err(ServerError::InsecureBind { addr: addr.to_string() });
+            }
+        }
+    }
     let buffer = Arc::new(WriteBuffer::default());
     let next_seq = replay(&wal_location, &catalog, &buffer, config.wal_ignore_corrupt).await?;
 
@@ -187,7 +211,13 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
             tracing::error!(error = %e, "HTTP server failed");
         }
     });
-    let pg_task = tokio::spawn(crate::pgwire::serve(pg_listener, engine, shutdown.clone()));
+    let pg_task = tokio::spawn(crate::pgwire::serve(
+        pg_listener,
+        engine,
+        Arc::clone(&catalog),
+        config.pg_auth_method,
+        shutdown.clone(),
+    ));
 
     wait_for_signal().await;
     tracing::info!("shutting down: finishing requests, then persisting the buffer");

@@ -33,7 +33,7 @@ use object_store::ObjectStore;
 pub use crate::error::{CatalogError, Result};
 pub use crate::model::{
     CatalogSeq, CatalogState, Column, ColumnId, ColumnKind, Database, DbId, FieldType, MAX_NAME_LEN, ParquetFile,
-    TIME_COLUMN, Table, TableId, validate_name,
+    TIME_COLUMN, Table, TableId, User, validate_name,
 };
 pub use crate::op::{CatalogOp, MAX_COLUMNS_PER_TABLE};
 pub use crate::partition::{NANOS_PER_DAY, TimeRange, day_key, day_of, day_range, partition_key};
@@ -66,6 +66,20 @@ impl Catalog {
     /// The current state. It never changes; call again to see newer versions.
     pub fn snapshot(&self) -> Arc<CatalogState> {
         Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Catches up with versions other processes (such as `sediment user create`)
+    /// committed since this one loaded.
+    ///
+    /// # Errors
+    /// Storage failures and corrupt records.
+    pub async fn refresh(&self) -> Result<Arc<CatalogState>> {
+        let _guard = self.commit_lock.lock().await;
+        let mut state = (*self.snapshot()).clone();
+        self.store.catch_up(&mut state).await?;
+        let state = Arc::new(state);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&state);
+        Ok(state)
     }
 
     /// Commits `ops` as one new version and returns it. Durable when this returns `Ok`.

@@ -148,11 +148,31 @@ pub struct Database {
     pub tables: BTreeMap<String, Table>,
 }
 
+/// A user who may log in over the Postgres protocol. Only derived secrets are
+/// kept: the SCRAM-SHA-256 salted password (which also checks cleartext
+/// passwords) and Postgres' `md5(password || name)` for MD5 logins.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub salt: Vec<u8>,
+    pub iterations: u32,
+    pub salted_password: Vec<u8>,
+    pub md5: String,
+}
+
+impl fmt::Debug for User {
+    // Secrets stay out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
 /// One committed version of the whole catalog. Readers hold it as an `Arc`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CatalogState {
     pub seq: CatalogSeq,
     pub databases: BTreeMap<String, Database>,
+    pub users: BTreeMap<String, User>,
     /// WAL segments up to and including this number are fully in Parquet.
     pub wal_persisted_through: u64,
     /// The next id handed out for any database, table or column.

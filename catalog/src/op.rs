@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use crate::error::{CatalogError, Result};
 use crate::model::{
     CatalogSeq, CatalogState, Column, ColumnId, ColumnKind, Database, DbId, ParquetFile, TIME_COLUMN, Table, TableId,
-    validate_name,
+    User, validate_name,
 };
 
 /// Upper bound on columns per table, so one bad client cannot make a table unqueryable.
@@ -45,6 +45,13 @@ pub enum CatalogOp {
     /// Records that WAL segments up to `through` are in Parquet and may be deleted.
     SetWalPersisted {
         through: u64,
+    },
+    /// Creates a user or replaces its password.
+    SetUser {
+        user: User,
+    },
+    DropUser {
+        name: String,
     },
 }
 
@@ -122,6 +129,15 @@ fn apply_one(state: &mut CatalogState, op: &CatalogOp) -> Result<()> {
         CatalogOp::RemoveFiles { db, table, file_ids } => {
             let t = table_mut(state, db, table)?;
             t.files.retain(|f| !file_ids.contains(&f.id));
+        }
+        CatalogOp::SetUser { user } => {
+            validate_name(&user.name)?;
+            state.users.insert(user.name.clone(), user.clone());
+        }
+        CatalogOp::DropUser { name } => {
+            if state.users.remove(name).is_none() {
+                return Err(CatalogError::NotFound { kind: "user", name: name.clone() });
+            }
         }
         CatalogOp::SetWalPersisted { through } => {
             state.wal_persisted_through = state.wal_persisted_through.max(*through);

@@ -223,3 +223,77 @@ async fn bi_tool_functions_answer() {
     let e = client.query("SELECT TO_TIMESTAMP('nope', 'YYYY-MM-DD')", &[]).await.expect_err("bad literal");
     assert_eq!(e.code().map(|c| c.code()), Some("22P02"), "{e}");
 }
+
+fn create_user(data: &std::path::Path, name: &str, password: &str) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sediment"))
+        .args(["user", "create", name, "--data-dir"])
+        .arg(data)
+        .env("SEDIMENT_USER_PASSWORD", password)
+        .output()
+        .expect("sediment user create runs");
+    assert!(out.status.success(), "user create failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+async fn login(
+    server: &TestServer,
+    user: &str,
+    password: Option<&str>,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let mut config = tokio_postgres::Config::new();
+    config.host("127.0.0.1").port(server.pg_port).user(user).dbname("demo");
+    if let Some(password) = password {
+        config.password(password);
+    }
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+#[tokio::test]
+async fn passwords_are_checked_with_scram_md5_and_cleartext() {
+    let data = tempfile::tempdir().expect("tempdir");
+    create_user(data.path(), "alice", "s3cret");
+    for method in ["scram-sha-256", "md5", "password"] {
+        let server =
+            TestServer::start(crate::server::Store::Dir(data.path().to_path_buf()), &["--pg-auth-method", method])
+                .await;
+        server.write_ok("demo", DATA).await;
+        let client = login(&server, "alice", Some("s3cret")).await.unwrap_or_else(|e| panic!("{method}: {e}"));
+        let n: i64 = client.query_one("SELECT count(*) FROM cpu", &[]).await.expect("query").get(0);
+        assert_eq!(n, 2, "{method}");
+        for (user, password) in [("alice", "wrong"), ("bob", "s3cret")] {
+            let e =
+                login(&server, user, Some(password)).await.err().unwrap_or_else(|| panic!("{method}: {user} got in"));
+            assert_eq!(e.code().map(|c| c.code()), Some("28P01"), "{method} {user}: {e}");
+        }
+        assert!(login(&server, "alice", None).await.is_err(), "{method}: no password");
+    }
+}
+
+#[tokio::test]
+async fn a_user_created_while_the_server_runs_ends_trust() {
+    let (server, data) = TestServer::spawn().await;
+    server.write_ok("demo", DATA).await;
+    assert!(login(&server, "anyone", None).await.is_ok(), "trusted while no users exist");
+    create_user(data.path(), "carol", "pw");
+    // tokio-postgres gives up on its own side when asked for a password it lacks.
+    assert!(login(&server, "anyone", None).await.is_err(), "a password is now required");
+    let e = login(&server, "anyone", Some("guess")).await.expect_err("unknown user refused");
+    assert_eq!(e.code().map(|c| c.code()), Some("28P01"), "{e}");
+    assert!(login(&server, "carol", Some("pw")).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_public_bind_without_users_refuses_to_start() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sediment"))
+        .args(["serve", "--http-bind", "0.0.0.0:0", "--pg-bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refusing to listen on 0.0.0.0:0") && stderr.contains("--insecure-no-auth"), "{stderr}");
+}
