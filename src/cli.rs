@@ -147,6 +147,13 @@ pub struct ListenArgs {
     /// PostgreSQL wire protocol address. Port 0 picks a free port.
     #[arg(long, env = "SEDIMENT_PG_BIND", default_value = "127.0.0.1:5433")]
     pub pg_bind: String,
+    /// PEM certificate chain for Postgres TLS (with --pg-tls-key). Without it, clients
+    /// asking for TLS are told no and may continue in plain text.
+    #[arg(long, env = "SEDIMENT_PG_TLS_CERT", requires = "pg_tls_key")]
+    pub pg_tls_cert: Option<PathBuf>,
+    /// PEM private key for Postgres TLS (with --pg-tls-cert).
+    #[arg(long, env = "SEDIMENT_PG_TLS_KEY", requires = "pg_tls_cert")]
+    pub pg_tls_key: Option<PathBuf>,
     /// After binding, write the bound addresses here as JSON `{"http": .., "pg": ..}`.
     #[arg(long, env = "SEDIMENT_ADDR_FILE")]
     pub addr_file: Option<PathBuf>,

@@ -59,6 +59,8 @@ pub struct ServerConfig {
     pub max_request_size: usize,
     pub query_memory_limit: usize,
     pub pg_auth_method: AuthMethod,
+    /// Certificate chain and key, both PEM.
+    pub pg_tls: Option<(PathBuf, PathBuf)>,
     pub insecure_no_auth: bool,
 }
 
@@ -92,6 +94,7 @@ impl ServerConfig {
             max_request_size: size(args.buffer.max_request_size),
             query_memory_limit: size(args.query.query_memory_limit),
             pg_auth_method: args.auth.pg_auth_method,
+            pg_tls: args.listen.pg_tls_cert.clone().zip(args.listen.pg_tls_key.clone()),
             insecure_no_auth: args.auth.insecure_no_auth,
         })
     }

@@ -26,6 +26,7 @@ mod error;
 mod extended;
 mod settings;
 mod startup;
+pub mod tls;
 
 use crate::pgwire::extended::PlanParser;
 use sediment_catalog::Catalog;
@@ -90,6 +91,7 @@ pub async fn serve(
     engine: Arc<QueryEngine>,
     catalog: Arc<Catalog>,
     method: AuthMethod,
+    tls: Option<::pgwire::tokio::TlsAcceptor>,
     shutdown: CancellationToken,
 ) {
     let connections = Arc::new(ConnectionManager::new());
@@ -118,13 +120,14 @@ pub async fn serve(
             }
         };
         let handlers = Arc::clone(&handlers);
+        let tls = tls.clone();
         let shutdown = shutdown.clone();
         let span = tracing::info_span!("pg_connection", peer = %peer);
         tokio::spawn(
             async move {
                 tokio::select! {
                     () = shutdown.cancelled() => tracing::debug!("pg connection closed by shutdown"),
-                    served = ::pgwire::tokio::process_socket(socket, None, handlers) => {
+                    served = ::pgwire::tokio::process_socket(socket, tls, handlers) => {
                         if let Err(e) = served {
                             tracing::debug!(error = %e, "pg connection ended with an I/O error");
                         }

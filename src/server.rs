@@ -48,6 +48,8 @@ pub enum ServerError {
          create a user with `sediment user create NAME`, bind to 127.0.0.1, or pass --insecure-no-auth"
     )]
     InsecureBind { addr: String },
+    #[error("Postgres TLS: {0}")]
+    Tls(#[from] crate::pgwire::tls::TlsError),
     #[error("WAL file {seq} holds writes to table {db}.{table}, which the catalog does not know")]
     WalAheadOfCatalog { seq: u64, db: String, table: String },
 }
@@ -143,6 +145,11 @@ async fn replay(
 pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     tracing::info!(?config, "starting sediment {}", env!("CARGO_PKG_VERSION"));
     let (store, wal_location) = build_store(&config.store)?;
+    // Bad TLS files stop the start before anything else happens.
+    let tls = match &config.pg_tls {
+        Some((cert, key)) => Some(crate::pgwire::tls::acceptor(cert, key)?),
+        None => None,
+    };
     let catalog = Arc::new(Catalog::load(Arc::clone(&store)).await?);
     if catalog.snapshot().users.is_empty() && !config.insecure_no_auth {
         for addr in [config.http_bind, config.pg_bind] {
@@ -216,6 +223,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
         engine,
         Arc::clone(&catalog),
         config.pg_auth_method,
+        tls,
         shutdown.clone(),
     ));
 

@@ -297,3 +297,51 @@ async fn a_public_bind_without_users_refuses_to_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("refusing to listen on 0.0.0.0:0") && stderr.contains("--insecure-no-auth"), "{stderr}");
 }
+
+fn psql_conninfo(server: &TestServer, sslmode: &str) -> std::process::Output {
+    std::process::Command::new("psql")
+        .arg(format!("host=127.0.0.1 port={} dbname=demo user=anyone sslmode={sslmode}", server.pg_port))
+        .args(["-X", "-A", "-c", "\\conninfo", "-c", "SELECT count(*) FROM cpu"])
+        .output()
+        .expect("psql runs")
+}
+
+#[tokio::test]
+async fn tls_is_offered_when_a_certificate_is_configured() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let tls_args = ["--pg-tls-cert", cert.to_str().expect("utf-8"), "--pg-tls-key", key.to_str().expect("utf-8")];
+    let (server, _data) = TestServer::spawn_args(&tls_args).await;
+    server.write_ok("demo", DATA).await;
+    let out = psql_conninfo(&server, "require");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("SSL connection"), "{stdout}");
+    assert!(stdout.contains("\n2\n"), "{stdout}");
+    // Plain connections still work when the client does not insist.
+    assert!(psql_conninfo(&server, "disable").status.success());
+
+    let (plain, _data) = TestServer::spawn().await;
+    plain.write_ok("demo", DATA).await;
+    let out = psql_conninfo(&plain, "require");
+    assert!(!out.status.success(), "TLS required but the server has no certificate");
+    assert!(psql_conninfo(&plain, "prefer").status.success(), "'N' to SSLRequest, then plain text");
+
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_sediment"))
+        .args(["serve", "--http-bind", "127.0.0.1:0", "--pg-bind", "127.0.0.1:0", "--data-dir"])
+        .arg(certs.path().join("data"))
+        .args(["--pg-tls-cert", "/nonexistent/cert.pem", "--pg-tls-key", "/nonexistent/key.pem"])
+        .output()
+        .expect("runs");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/cert.pem"));
+}
