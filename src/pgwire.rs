@@ -176,7 +176,9 @@ fn session_of<C: ClientInfo>(client: &C) -> PgWireResult<Arc<QuerySession>> {
 fn settings_of<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Settings>> {
     client
         .session_extensions()
-        .get::<Settings>()
+        // Stored as an `Arc` because `current_setting()` shares it.
+        .get::<Arc<Settings>>()
+        .map(|settings| Arc::clone(&*settings))
         .ok_or_else(|| error::kind_error(ErrorKind::Protocol, "no session settings: startup did not complete"))
 }
 

@@ -20,9 +20,13 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArguments, SetExpr, Statement, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
+};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use std::ops::ControlFlow;
 
 pub use crate::error::{Result, SqlError};
 pub use crate::statement::{CopyFormat, SessionCommand};
@@ -51,8 +55,12 @@ pub enum Planned {
 /// [`SqlError::Syntax`] with the position of the first error; [`SqlError::Forbidden`]
 /// for DataFusion's own file-touching statements (`CREATE EXTERNAL TABLE`).
 pub(crate) fn parse_statements(text: &str) -> Result<Vec<Statement>> {
-    match PARSER.parse(text) {
-        Ok(statements) => Ok(statements),
+    let rewritten = postgres_rewrites(text);
+    match PARSER.parse(rewritten.as_deref().unwrap_or(text)) {
+        Ok(mut statements) => {
+            rewrite_from_functions(&mut statements);
+            Ok(statements)
+        }
         // The rewriting parser loses error locations; DataFusion's parser reports
         // them, and knows statements Postgres does not, which are refused by name.
         Err(e) => match DFParser::parse_sql_with_dialect(text, &PostgreSqlDialect {}) {
@@ -70,6 +78,115 @@ pub(crate) fn parse_statements(text: &str) -> Result<Vec<Statement>> {
                 Err(error::syntax_error(text, strip_prefix(e.to_string())))
             }
         },
+    }
+}
+
+/// Postgres forms that the rewriting parser does not handle, rewritten on the
+/// AST before it runs. `None` when there is nothing to change, so other texts
+/// keep their exact error positions.
+///
+/// - `'pg_catalog.array_in'::regproc`: pgjdbc compares `pg_type.typinput` (a
+///   function name in our `pg_type`) with it. The rewriting parser would turn
+///   the cast into an oid lookup, and the comparison into casting every name to
+///   an integer; comparing names is what the client asks.
+/// - `user`, unquoted: Postgres' `current_user`.
+/// - A function in FROM with an alias and no column list (`generate_series(1, 3)
+///   AS i`, `string_to_array(x, ',') s`): in Postgres its one column takes the
+///   alias' name, which Grafana's table listing relies on. It becomes a derived
+///   table with that column.
+///
+/// The first must run before the rewriting parser (which would turn the cast
+/// into a subquery); the second runs on its output, so the token patterns it
+/// matches against known client queries still see the client's own text.
+fn postgres_rewrites(text: &str) -> Option<String> {
+    if !text.to_ascii_lowercase().contains("regproc") {
+        return None;
+    }
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, text).ok()?;
+    let mut rewriter = Rewriter { changed: false, casts: true, from_functions: false };
+    let _ = statements.visit(&mut rewriter);
+    rewriter.changed.then(|| statements.iter().map(ToString::to_string).collect::<Vec<_>>().join(";\n"))
+}
+
+fn rewrite_from_functions(statements: &mut [Statement]) {
+    let mut rewriter = Rewriter { changed: false, casts: false, from_functions: true };
+    for statement in statements {
+        let _ = statement.visit(&mut rewriter);
+    }
+}
+
+/// Functions callable in FROM, and the column DataFusion gives their rows
+/// (`None`: a scalar function, evaluated once).
+const FROM_FUNCTIONS: &[(&str, Option<&str>)] =
+    &[("generate_series", Some("value")), ("string_to_array", None), ("current_schemas", None)];
+
+struct Rewriter {
+    changed: bool,
+    casts: bool,
+    from_functions: bool,
+}
+
+impl VisitorMut for Rewriter {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // `user` unquoted is Postgres' `current_user` (it is a reserved word, so
+        // a column of that name is always quoted); Grafana's table listing uses it.
+        if self.from_functions
+            && let Expr::Function(function) = expr
+            && matches!(function.args, FunctionArguments::None)
+            && function.name.to_string().eq_ignore_ascii_case("user")
+            && let Ok(function) =
+                Parser::new(&PostgreSqlDialect {}).try_with_sql("session_user()").and_then(|mut p| p.parse_expr())
+        {
+            *expr = function;
+            self.changed = true;
+        }
+        if self.casts
+            && let Expr::Cast { expr: inner, data_type, .. } = expr
+            && data_type.to_string().to_lowercase().trim_start_matches("pg_catalog.") == "regproc"
+            && let Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(name), .. }) = inner.as_ref()
+        {
+            let bare = name.rsplit('.').next().unwrap_or(name).to_owned();
+            *expr = Expr::Value(Value::SingleQuotedString(bare).with_empty_span());
+            self.changed = true;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if !self.from_functions {
+            return ControlFlow::Continue(());
+        }
+        let TableFactor::Table { name, args: Some(_), alias: Some(alias), .. } = factor else {
+            return ControlFlow::Continue(());
+        };
+        if !alias.columns.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let function = name.to_string().to_lowercase();
+        let Some((_, column)) = FROM_FUNCTIONS.iter().find(|(f, _)| function.trim_start_matches("pg_catalog.") == *f)
+        else {
+            return ControlFlow::Continue(());
+        };
+        let alias_name = alias.name.clone();
+        let mut call = factor.clone();
+        if let TableFactor::Table { alias, .. } = &mut call {
+            *alias = None;
+        }
+        let derived = match column {
+            Some(column) => format!("SELECT * FROM (SELECT {column} AS {alias_name} FROM {call}) AS {alias_name}"),
+            None => format!("SELECT * FROM (SELECT {call} AS {alias_name}) AS {alias_name}"),
+        };
+        if let Ok(mut parsed) = Parser::parse_sql(&PostgreSqlDialect {}, &derived)
+            && let Some(Statement::Query(query)) = parsed.pop()
+            && let SetExpr::Select(select) = *query.body
+            && let Some(from) = select.from.into_iter().next()
+        {
+            *factor = from.relation;
+            self.changed = true;
+        }
+        ControlFlow::Continue(())
     }
 }
 
@@ -197,6 +314,23 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn regproc_casts_of_literals_become_function_names() {
+        let text = "SELECT typinput='pg_catalog.array_in'::regproc AS is_array FROM t";
+        let rewritten = postgres_rewrites(text).expect("rewritten");
+        assert!(rewritten.contains("typinput = 'array_in'"), "{rewritten}");
+        assert_eq!(postgres_rewrites("SELECT 1"), None);
+    }
+
+    #[tokio::test]
+    async fn functions_in_from_name_their_column_after_the_alias() {
+        let planned =
+            plan("SELECT s[i] AS part FROM generate_series(1, 2) AS i, string_to_array('a,b', ',') s ORDER BY part")
+                .await
+                .expect("plans");
+        assert!(matches!(&planned[..], [Planned::Query(_)]), "{planned:?}");
     }
 
     #[tokio::test]

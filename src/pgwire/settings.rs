@@ -4,7 +4,12 @@
 //! shared and must not be changed by a client.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{ArrayRef, AsArray, StringBuilder};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{ScalarValue, plan_err};
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 
 use ::pgwire::error::PgWireError;
 
@@ -186,6 +191,40 @@ impl Settings {
             _ => Language::Sql,
         }
     }
+}
+
+/// `current_setting(name)` for one connection: reads its live settings, so a
+/// `SET search_path` shows in the next query (Grafana builds its table list
+/// from `current_setting('search_path')`).
+pub(crate) fn current_setting_udf(settings: Arc<Settings>) -> ScalarUDF {
+    create_udf(
+        "current_setting",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let names = ColumnarValue::values_to_arrays(args)?;
+            let names = names[0].as_string::<i32>();
+            let mut values = StringBuilder::new();
+            for name in names {
+                match name {
+                    None => values.append_null(),
+                    Some(name) => match settings.get(name) {
+                        Some(value) => values.append_value(value),
+                        None => {
+                            return plan_err!("unrecognized configuration parameter \"{name}\"");
+                        }
+                    },
+                }
+            }
+            let values: ArrayRef = Arc::new(values.finish());
+            Ok(if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&values, 0)?)
+            } else {
+                ColumnarValue::Array(values)
+            })
+        }),
+    )
 }
 
 /// A Postgres duration setting: milliseconds by default, or with a unit

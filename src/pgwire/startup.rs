@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use crate::error::ErrorKind;
 use crate::pgwire::auth::{AuthMethod, check_cleartext, check_md5};
 use crate::pgwire::cursor::Cursors;
-use crate::pgwire::settings::Settings;
+use crate::pgwire::settings::{Settings, current_setting_udf};
 use crate::pgwire::{DATE_STYLE, error};
 use crate::query::{QueryEngine, QueryError};
 
@@ -199,8 +199,9 @@ impl Startup {
             Err(e) => return Err(error::fatal(error::to_pg_error(&e))),
         };
         client.metadata_mut().insert(METADATA_DATABASE.to_owned(), db.clone());
+        let settings = Arc::new(Settings::new(client.metadata()));
+        session.register_udf(current_setting_udf(Arc::clone(&settings)));
         client.session_extensions().insert(session);
-        let settings = Settings::new(client.metadata());
         client.session_extensions().insert(settings);
         client.session_extensions().insert(Cursors::default());
 

@@ -147,6 +147,11 @@ impl QuerySession {
         &self.db
     }
 
+    /// Adds a function a frontend computes from its own session state.
+    pub fn register_udf(&self, udf: ScalarUDF) {
+        self.ctx.register_udf(udf);
+    }
+
     pub fn state(&self) -> SessionState {
         self.ctx.state()
     }

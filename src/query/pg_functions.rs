@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::StringBuilder;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
+use datafusion::common::{ScalarValue, plan_err};
 use datafusion::error::Result;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{
@@ -16,6 +17,17 @@ pub(crate) fn register(ctx: &SessionContext) {
     if let Ok(inner) = ctx.udf("to_timestamp") {
         ctx.register_udf(ScalarUDF::new_from_impl(PgToTimestamp { inner }));
     }
+    ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject {
+        signature: Signature::variadic_any(Volatility::Immutable),
+    }));
+    // One schema of collations, all visible; SQLAlchemy's reflection asks.
+    ctx.register_udf(create_udf(
+        "pg_collation_is_visible",
+        vec![DataType::Int64],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
+    ));
     // No column is backed by a sequence; SQLAlchemy's reflection asks anyway.
     ctx.register_udf(create_udf(
         "pg_get_serial_sequence",
@@ -63,6 +75,67 @@ impl ScalarUDFImpl for PgToTimestamp {
     }
 }
 
+/// `json_build_object(key, value, ...)` as JSON text (SQLAlchemy's column reflection).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonBuildObject {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for JsonBuildObject {
+    fn name(&self) -> &str {
+        "json_build_object"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if !args.args.len().is_multiple_of(2) {
+            return plan_err!("json_build_object needs an even number of arguments, key then value");
+        }
+        let rows = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let mut out = StringBuilder::new();
+        for row in 0..rows {
+            let mut object = serde_json::Map::new();
+            for pair in arrays.chunks(2) {
+                let key = ScalarValue::try_from_array(&pair[0], row)?.to_string();
+                object.insert(key, json_value(&ScalarValue::try_from_array(&pair[1], row)?));
+            }
+            out.append_value(serde_json::Value::Object(object).to_string());
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+fn json_value(value: &ScalarValue) -> serde_json::Value {
+    use serde_json::Value as J;
+    if value.is_null() {
+        return J::Null;
+    }
+    match value {
+        ScalarValue::Boolean(Some(b)) => J::Bool(*b),
+        ScalarValue::Int8(Some(_))
+        | ScalarValue::Int16(Some(_))
+        | ScalarValue::Int32(Some(_))
+        | ScalarValue::Int64(Some(_))
+        | ScalarValue::UInt8(Some(_))
+        | ScalarValue::UInt16(Some(_))
+        | ScalarValue::UInt32(Some(_))
+        | ScalarValue::UInt64(Some(_))
+        | ScalarValue::Float32(Some(_))
+        | ScalarValue::Float64(Some(_)) => {
+            serde_json::from_str(&value.to_string()).unwrap_or_else(|_| J::String(value.to_string()))
+        }
+        other => J::String(other.to_string()),
+    }
+}
+
 /// Postgres template patterns, longest first so `HH24` wins over `HH`.
 const PATTERNS: &[(&str, &str)] = &[
     ("YYYY", "%Y"),
@@ -103,6 +176,14 @@ fn chrono_format(template: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_values_keep_their_json_types() {
+        assert_eq!(json_value(&ScalarValue::Int64(Some(3))), serde_json::json!(3));
+        assert_eq!(json_value(&ScalarValue::Boolean(Some(true))), serde_json::json!(true));
+        assert_eq!(json_value(&ScalarValue::Utf8(Some("a".into()))), serde_json::json!("a"));
+        assert_eq!(json_value(&ScalarValue::Int64(None)), serde_json::Value::Null);
+    }
 
     #[test]
     fn postgres_templates_become_chrono_formats() {

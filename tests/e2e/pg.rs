@@ -345,3 +345,32 @@ async fn tls_is_offered_when_a_certificate_is_configured() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/cert.pem"));
 }
+
+#[tokio::test]
+async fn catalog_queries_of_jdbc_sqlalchemy_and_grafana_plan() {
+    let (server, _data) = TestServer::spawn().await;
+    server.write_ok("demo", DATA).await;
+    let client = server.pg("demo").await;
+    // pgjdbc's type lookup compares function names with a regproc literal.
+    let rows = client
+        .simple_query("SELECT typinput='pg_catalog.array_in'::regproc AS is_array, typname FROM pg_catalog.pg_type WHERE typname = '_int4'")
+        .await
+        .expect("regproc comparison");
+    assert_eq!(simple_rows(&rows), ["t"]);
+    let row = client.query_one("SELECT current_setting('search_path')", &[]).await.expect("current_setting");
+    assert_eq!(row.get::<_, &str>(0), "\"$user\", public");
+    client.batch_execute("SET search_path = public").await.expect("SET");
+    let row = client.query_one("SELECT current_setting('search_path')", &[]).await.expect("current_setting");
+    assert_eq!(row.get::<_, &str>(0), "public", "current_setting reads the session's live value");
+    // Grafana: a function in FROM names its column after the alias; bare `user`.
+    let rows = client
+        .simple_query(
+            "SELECT CASE WHEN trim(s[i]) = 'x' THEN user ELSE trim(s[i]) END FROM \
+             generate_series(1, 2) AS i, string_to_array('a, b', ',') s ORDER BY 1",
+        )
+        .await
+        .expect("Grafana's search_path construct");
+    assert_eq!(simple_rows(&rows), ["a", "b"]);
+    let row = client.query_one("SELECT json_build_object('n', 1, 's', 'x')", &[]).await.expect("json_build_object");
+    assert_eq!(row.get::<_, &str>(0), r#"{"n":1,"s":"x"}"#);
+}
