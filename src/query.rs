@@ -2,6 +2,7 @@
 //! buffer and Parquet files in object storage.
 
 pub mod engine;
+mod percentile;
 mod pg_functions;
 mod system;
 mod table;

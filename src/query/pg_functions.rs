@@ -20,6 +20,9 @@ pub(crate) fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject {
         signature: Signature::variadic_any(Volatility::Immutable),
     }));
+    ctx.register_udaf(datafusion::logical_expr::AggregateUDF::new_from_impl(
+        crate::query::percentile::PercentileDisc::new(),
+    ));
     // One schema of collations, all visible; SQLAlchemy's reflection asks.
     ctx.register_udf(create_udf(
         "pg_collation_is_visible",

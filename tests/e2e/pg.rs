@@ -374,3 +374,20 @@ async fn catalog_queries_of_jdbc_sqlalchemy_and_grafana_plan() {
     let row = client.query_one("SELECT json_build_object('n', 1, 's', 'x')", &[]).await.expect("json_build_object");
     assert_eq!(row.get::<_, &str>(0), r#"{"n":1,"s":"x"}"#);
 }
+
+#[tokio::test]
+async fn percentile_disc_picks_a_value_of_the_group() {
+    let (server, _data) = TestServer::spawn().await;
+    let lines: String = (1..=10).map(|i| format!("m,g=a v={i}i {i}\n")).collect();
+    server.write_ok("demo", &lines).await;
+    let client = server.pg("demo").await;
+    let row = client
+        .query_one(
+            "SELECT percentile_disc(0.9) WITHIN GROUP (ORDER BY v), percentile_disc(0.5) WITHIN GROUP (ORDER BY v), \
+             percentile_disc(0.9) WITHIN GROUP (ORDER BY v DESC) FROM m",
+            &[],
+        )
+        .await
+        .expect("percentile_disc");
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)), (9, 5, 2));
+}
