@@ -21,7 +21,8 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArguments, SetExpr, Statement, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
+    Expr, FunctionArguments, OrderBy, OrderByKind, Query, SelectItem, SetExpr, Statement, TableFactor, Value,
+    ValueWithSpan, VisitMut, VisitorMut, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -120,6 +121,30 @@ fn rewrite_from_functions(statements: &mut [Statement]) {
 const FROM_FUNCTIONS: &[(&str, Option<&str>)] =
     &[("generate_series", Some("value")), ("string_to_array", None), ("current_schemas", None)];
 
+/// DataFusion runs `x IN (subquery)` only as a filter; in a SELECT list or ORDER
+/// BY (Grafana puts one in a CASE) it becomes the equivalent aggregated, correlated
+/// scalar subquery. NULL handling differs only where Postgres would answer NULL
+/// instead of false, which a CASE treats alike.
+fn in_subqueries_to_counts(expr: &mut Expr) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(expr, |e| {
+        if let Expr::InSubquery { expr: needle, subquery, negated } = e {
+            let text = format!(
+                "{}(SELECT count(*) > 0 FROM ({subquery}) AS __in_list(v) WHERE __in_list.v = {needle})",
+                if *negated { "NOT " } else { "" }
+            );
+            if let Ok(replacement) =
+                Parser::new(&PostgreSqlDialect {}).try_with_sql(&text).and_then(|mut p| p.parse_expr())
+            {
+                *e = replacement;
+                changed = true;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
 struct Rewriter {
     changed: bool,
     casts: bool,
@@ -150,6 +175,25 @@ impl VisitorMut for Rewriter {
             let bare = name.rsplit('.').next().unwrap_or(name).to_owned();
             *expr = Expr::Value(Value::SingleQuotedString(bare).with_empty_span());
             self.changed = true;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if !self.from_functions {
+            return ControlFlow::Continue(());
+        }
+        if let SetExpr::Select(select) = query.body.as_mut() {
+            for item in &mut select.projection {
+                if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
+                    self.changed |= in_subqueries_to_counts(expr);
+                }
+            }
+        }
+        if let Some(OrderBy { kind: OrderByKind::Expressions(exprs), .. }) = &mut query.order_by {
+            for order in exprs {
+                self.changed |= in_subqueries_to_counts(&mut order.expr);
+            }
         }
         ControlFlow::Continue(())
     }

@@ -391,3 +391,22 @@ async fn percentile_disc_picks_a_value_of_the_group() {
         .expect("percentile_disc");
     assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)), (9, 5, 2));
 }
+
+#[tokio::test]
+async fn in_subqueries_work_in_the_select_list() {
+    let (server, _data) = TestServer::spawn().await;
+    server.write_ok("demo", DATA).await;
+    let client = server.pg("demo").await;
+    let rows = client
+        .simple_query("SELECT host, CASE WHEN host IN (SELECT host FROM cpu WHERE usage > 2) THEN 'hot' ELSE 'ok' END FROM cpu ORDER BY host")
+        .await
+        .expect("IN subquery in a CASE");
+    let got: Vec<String> = rows
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(format!("{}={}", r.get(0)?, r.get(1)?)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, ["a=ok", "b=hot"]);
+}
