@@ -70,11 +70,28 @@ pub enum ConfigError {
     ObjectStore(String, &'static str),
     #[error("{flag} {value:?} is not a socket address (like 127.0.0.1:8086)")]
     Bind { flag: &'static str, value: String },
+    #[error("the SEDIMENT_* environment: {0}")]
+    Environment(String),
     #[error("--data-dir {0}: {1}")]
     DataDir(String, std::io::Error),
 }
 
 impl ServerConfig {
+    /// The defaults of `sediment serve` over `store`, for embedding a node
+    /// without a command line (the sqllogictest runner).
+    ///
+    /// # Errors
+    /// A `SEDIMENT_*` environment variable holds a value that cannot work.
+    pub fn embedded(store: StoreConfig) -> Result<Self, ConfigError> {
+        use clap::Parser as _;
+        let cli = crate::cli::Cli::try_parse_from(["sediment", "serve", "--object-store", "memory://"])
+            .map_err(|e| ConfigError::Environment(e.to_string()))?;
+        let crate::cli::Command::Serve(args) = cli.command else {
+            return Err(ConfigError::Environment("`serve` parsed as another command".to_owned()));
+        };
+        Ok(Self { store, ..Self::from_args(&args)? })
+    }
+
     /// # Errors
     /// A flag whose value cannot work.
     pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {

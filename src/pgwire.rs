@@ -22,7 +22,7 @@
 pub mod auth;
 mod copy;
 mod cursor;
-mod error;
+pub mod error;
 mod extended;
 mod settings;
 mod startup;

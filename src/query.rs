@@ -2,6 +2,7 @@
 //! buffer and Parquet files in object storage.
 
 pub mod engine;
+mod information_schema;
 mod percentile;
 mod pg_functions;
 mod system;

@@ -138,47 +138,105 @@ async fn replay(
     Ok(next)
 }
 
+/// Everything but the listeners: a catalog, a WAL, a buffer, an ingester and
+/// a query engine over one object store, with the background commit and
+/// persist loops running. `serve` puts listeners in front of it; the
+/// sqllogictest runner drives it in-process.
+#[derive(Debug)]
+pub struct Node {
+    pub catalog: Arc<Catalog>,
+    pub ingester: Arc<Ingester>,
+    pub engine: Arc<QueryEngine>,
+    persister: Arc<Persister>,
+    persist_shutdown: CancellationToken,
+    persist_task: tokio::task::JoinHandle<()>,
+    wal_shutdown: CancellationToken,
+    wal_task: tokio::task::JoinHandle<()>,
+}
+
+impl Node {
+    /// Loads the catalog, replays the WAL and starts the background loops.
+    ///
+    /// # Errors
+    /// The store cannot be reached, the catalog does not load, the WAL does not replay.
+    pub async fn open(config: &ServerConfig) -> Result<Self, ServerError> {
+        let (store, wal_location) = build_store(&config.store)?;
+        let catalog = Arc::new(Catalog::load(Arc::clone(&store)).await?);
+        let buffer = Arc::new(WriteBuffer::default());
+        let next_seq = replay(&wal_location, &catalog, &buffer, config.wal_ignore_corrupt).await?;
+
+        let wal_shutdown = CancellationToken::new();
+        let applier = Arc::clone(&buffer);
+        let on_durable: OnDurable = Arc::new(move |seq, ops| applier.apply(seq, ops));
+        let (wal, wal_task) =
+            Wal::start(wal_location, next_seq, config.wal_flush_interval, on_durable, wal_shutdown.clone());
+        let persist_wanted = Arc::new(Notify::new());
+        let persister =
+            Arc::new(Persister::new(Arc::clone(&catalog), Arc::clone(&buffer), wal.clone(), Arc::clone(&store)));
+        let limits = IngestLimits { persist_threshold: config.persist_threshold, max_buffer: config.max_buffer_size };
+        let ingester = Arc::new(Ingester::new(
+            Arc::clone(&catalog),
+            wal,
+            Arc::clone(&buffer),
+            limits,
+            Arc::clone(&persist_wanted),
+        ));
+        let query_config = QueryConfig { memory_limit: config.query_memory_limit, ..QueryConfig::default() };
+        let engine = Arc::new(QueryEngine::try_new(Arc::clone(&catalog), buffer, store, query_config)?);
+
+        let persist_shutdown = CancellationToken::new();
+        let persist_task = tokio::spawn(persist_loop(
+            Arc::clone(&persister),
+            persist_wanted,
+            config.persist_interval,
+            persist_shutdown.clone(),
+        ));
+        Ok(Self { catalog, ingester, engine, persister, persist_shutdown, persist_task, wal_shutdown, wal_task })
+    }
+
+    /// Writes everything in the buffer to Parquet now.
+    ///
+    /// # Errors
+    /// The files or the catalog change could not be written.
+    pub async fn persist(&self) -> Result<(), ServerError> {
+        Ok(self.persister.persist_all().await?)
+    }
+
+    /// Drains the WAL queue, stops the loops and persists the buffer, so no
+    /// WAL is left to replay.
+    ///
+    /// # Errors
+    /// The final persist failed; the WAL still holds the data.
+    pub async fn close(self) -> Result<(), ServerError> {
+        self.wal_shutdown.cancel();
+        let _ = self.wal_task.await;
+        self.persist_shutdown.cancel();
+        let _ = self.persist_task.await;
+        self.persister.persist_all().await?;
+        Ok(())
+    }
+}
+
 /// Runs the server until Ctrl-C or SIGTERM, then persists everything and returns.
 ///
 /// # Errors
 /// Start-up failures (store, catalog, WAL replay, binding) and a failed final persist.
 pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     tracing::info!(?config, "starting sediment {}", env!("CARGO_PKG_VERSION"));
-    let (store, wal_location) = build_store(&config.store)?;
     // Bad TLS files stop the start before anything else happens.
     let tls = match &config.pg_tls {
         Some((cert, key)) => Some(crate::pgwire::tls::acceptor(cert, key)?),
         None => None,
     };
-    let catalog = Arc::new(Catalog::load(Arc::clone(&store)).await?);
-    if catalog.snapshot().users.is_empty() && !config.insecure_no_auth {
+    let node = Node::open(&config).await?;
+    if node.catalog.snapshot().users.is_empty() && !config.insecure_no_auth {
         for addr in [config.http_bind, config.pg_bind] {
             if !addr.ip().is_loopback() {
                 return Err(ServerError::InsecureBind { addr: addr.to_string() });
             }
         }
     }
-    let buffer = Arc::new(WriteBuffer::default());
-    let next_seq = replay(&wal_location, &catalog, &buffer, config.wal_ignore_corrupt).await?;
-
     let shutdown = CancellationToken::new();
-    let wal_shutdown = CancellationToken::new();
-    let applier = Arc::clone(&buffer);
-    let on_durable: OnDurable = Arc::new(move |seq, ops| applier.apply(seq, ops));
-    let (wal, wal_task) =
-        Wal::start(wal_location, next_seq, config.wal_flush_interval, on_durable, wal_shutdown.clone());
-    let persist_wanted = Arc::new(Notify::new());
-    let persister =
-        Arc::new(Persister::new(Arc::clone(&catalog), Arc::clone(&buffer), wal.clone(), Arc::clone(&store)));
-    let limits = IngestLimits { persist_threshold: config.persist_threshold, max_buffer: config.max_buffer_size };
-    let ingester =
-        Arc::new(Ingester::new(Arc::clone(&catalog), wal, Arc::clone(&buffer), limits, Arc::clone(&persist_wanted)));
-    let query_config = QueryConfig { memory_limit: config.query_memory_limit, ..QueryConfig::default() };
-    let engine =
-        Arc::new(QueryEngine::try_new(Arc::clone(&catalog), Arc::clone(&buffer), Arc::clone(&store), query_config)?);
-
-    let persist_task =
-        tokio::spawn(persist_loop(Arc::clone(&persister), persist_wanted, config.persist_interval, shutdown.clone()));
 
     let http_listener = TcpListener::bind(config.http_bind).await.map_err(|source| ServerError::Bind {
         what: "HTTP",
@@ -210,7 +268,11 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     }
     tracing::info!(http = %http_addr, pg = %pg_addr, "listening");
 
-    let app = router(AppState { ingester, engine: Arc::clone(&engine), max_request_size: config.max_request_size });
+    let app = router(AppState {
+        ingester: Arc::clone(&node.ingester),
+        engine: Arc::clone(&node.engine),
+        max_request_size: config.max_request_size,
+    });
     let http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(async move {
         let served = axum::serve(http_listener, app).with_graceful_shutdown(http_shutdown.cancelled_owned()).await;
@@ -220,8 +282,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     });
     let pg_task = tokio::spawn(crate::pgwire::serve(
         pg_listener,
-        engine,
-        Arc::clone(&catalog),
+        Arc::clone(&node.engine),
+        Arc::clone(&node.catalog),
         config.pg_auth_method,
         tls,
         shutdown.clone(),
@@ -232,10 +294,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     shutdown.cancel();
     let _ = http_task.await;
     let _ = pg_task.await;
-    wal_shutdown.cancel();
-    let _ = wal_task.await;
-    let _ = persist_task.await;
-    persister.persist_all().await?;
+    node.close().await?;
     tracing::info!("shutdown complete");
     Ok(())
 }

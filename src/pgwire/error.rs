@@ -17,7 +17,7 @@ use crate::query::QueryError;
 /// SQLSTATE per kind, per the table in STYLE.md §5. Kinds that only HTTP can
 /// produce still get a code, because an exhaustive match is what forces a
 /// decision when a kind is added.
-pub(crate) fn sqlstate(kind: ErrorKind) -> &'static str {
+pub fn sqlstate(kind: ErrorKind) -> &'static str {
     use ErrorKind as K;
     match kind {
         K::InvalidRequest | K::UnsupportedMedia | K::LineProtocolSyntax | K::PartialWrite => "22023",
@@ -85,6 +85,14 @@ pub(crate) fn to_pg_error(e: &QueryError) -> PgWireError {
         info.position = Some(position.to_string());
     }
     PgWireError::UserError(Box::new(info))
+}
+
+/// The SQLSTATE and message a Postgres client gets for a query error, for
+/// callers that answer in Postgres terms without a wire (the sqllogictest
+/// runner's in-process engine).
+pub fn client_error(e: &QueryError) -> (&'static str, String) {
+    let kind = classify_query(e);
+    (sqlstate(kind), client_message(kind, &e.to_string()))
 }
 
 /// A DataFusion error met outside planning: a batch that failed while rows

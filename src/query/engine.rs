@@ -25,7 +25,8 @@ use object_store::ObjectStore;
 use sediment_catalog::Catalog;
 pub use sediment_sql::{CopyFormat, Planned, SessionCommand};
 
-use crate::query::{QueryError, system::system_schema, table::SedimentTable};
+use crate::query::information_schema::PgInformationSchema;
+use crate::query::{QueryError, system::SystemSchema, table::SedimentTable};
 use crate::storage::buffer::WriteBuffer;
 
 /// Settings of the query engine.
@@ -95,8 +96,9 @@ impl QueryEngine {
         if snapshot.database(db).is_none() {
             return Err(QueryError::DatabaseNotFound(db.to_owned()));
         }
+        // Postgres sessions get our own information_schema (Postgres type names).
         let mut config = SessionConfig::new()
-            .with_information_schema(true)
+            .with_information_schema(!postgres)
             .with_default_catalog_and_schema(db, "public")
             .with_create_default_catalog_and_schema(false)
             // Small pools otherwise fail sorts that could have spilled.
@@ -118,7 +120,11 @@ impl QueryEngine {
             store_url: self.store_url.clone(),
         };
         catalog.register_schema("public", Arc::new(public))?;
-        catalog.register_schema("system", system_schema(&snapshot)?)?;
+        catalog.register_schema("system", Arc::new(SystemSchema::new(Arc::clone(&self.catalog))))?;
+        if postgres {
+            let information_schema = PgInformationSchema::new(Arc::clone(ctx.state().catalog_list()));
+            catalog.register_schema("information_schema", Arc::new(information_schema))?;
+        }
         ctx.register_catalog(db, Arc::new(catalog));
         if postgres {
             datafusion_pg_catalog::pg_catalog::setup_pg_catalog(&ctx, db, EmptyContextProvider)

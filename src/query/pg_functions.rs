@@ -9,7 +9,7 @@ use datafusion::common::{ScalarValue, plan_err};
 use datafusion::error::Result;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{
-    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udf,
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
 
@@ -23,22 +23,58 @@ pub(crate) fn register(ctx: &SessionContext) {
     ctx.register_udaf(datafusion::logical_expr::AggregateUDF::new_from_impl(
         crate::query::percentile::PercentileDisc::new(),
     ));
-    // One schema of collations, all visible; SQLAlchemy's reflection asks.
-    ctx.register_udf(create_udf(
-        "pg_collation_is_visible",
-        vec![DataType::Int64],
-        DataType::Boolean,
-        Volatility::Stable,
-        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
-    ));
-    // No column is backed by a sequence; SQLAlchemy's reflection asks anyway.
-    ctx.register_udf(create_udf(
-        "pg_get_serial_sequence",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
-    ));
+    // Answers that are the same for every argument: SQLAlchemy's reflection
+    // asks about collations and sequences, psql and DBeaver about comments and
+    // owners. Any argument types, because clients pass oids, int literals and text.
+    for (name, arities, value) in [
+        ("pg_collation_is_visible", &[1][..], ScalarValue::Boolean(Some(true))),
+        ("pg_get_serial_sequence", &[2], ScalarValue::Utf8(None)),
+        ("obj_description", &[1, 2], ScalarValue::Utf8(None)),
+        ("col_description", &[2], ScalarValue::Utf8(None)),
+        ("shobj_description", &[2], ScalarValue::Utf8(None)),
+        ("pg_get_userbyid", &[1], ScalarValue::Utf8(Some(OWNER.to_owned()))),
+    ] {
+        ctx.register_udf(ScalarUDF::new_from_impl(Constant::new(name, arities, value)));
+    }
+}
+
+/// The owner every catalog object reports (datafusion-pg-catalog's choice too).
+const OWNER: &str = "postgres";
+
+/// A function whose answer does not depend on its arguments.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Constant {
+    name: &'static str,
+    signature: Signature,
+    value: ScalarValue,
+}
+
+impl Constant {
+    fn new(name: &'static str, arities: &[usize], value: ScalarValue) -> Self {
+        let signature = Signature::one_of(
+            arities.iter().map(|&n| datafusion::logical_expr::TypeSignature::Any(n)).collect(),
+            Volatility::Stable,
+        );
+        Self { name, signature, value }
+    }
+}
+
+impl ScalarUDFImpl for Constant {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(self.value.data_type())
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(self.value.clone()))
+    }
 }
 
 /// `to_timestamp(text, template)` with Postgres templates (`YYYY-MM-DD HH24:MI:SS`),
