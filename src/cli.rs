@@ -154,6 +154,10 @@ pub struct ListenArgs {
     /// PEM private key for Postgres TLS (with --pg-tls-cert).
     #[arg(long, env = "SEDIMENT_PG_TLS_KEY", requires = "pg_tls_cert")]
     pub pg_tls_key: Option<PathBuf>,
+    /// Close Postgres connections that wait this long between statements, with FATAL 57P05
+    /// as Postgres's idle_session_timeout does (0s: never).
+    #[arg(long, env = "SEDIMENT_PG_IDLE_TIMEOUT", default_value = "0s")]
+    pub pg_idle_timeout: humantime::Duration,
     /// After binding, write the bound addresses here as JSON `{"http": .., "pg": ..}`.
     #[arg(long, env = "SEDIMENT_ADDR_FILE")]
     pub addr_file: Option<PathBuf>,

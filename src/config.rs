@@ -61,6 +61,7 @@ pub struct ServerConfig {
     pub pg_auth_method: AuthMethod,
     /// Certificate chain and key, both PEM.
     pub pg_tls: Option<(PathBuf, PathBuf)>,
+    pub pg_idle_timeout: Option<Duration>,
     pub insecure_no_auth: bool,
 }
 
@@ -112,6 +113,7 @@ impl ServerConfig {
             query_memory_limit: size(args.query.query_memory_limit),
             pg_auth_method: args.auth.pg_auth_method,
             pg_tls: args.listen.pg_tls_cert.clone().zip(args.listen.pg_tls_key.clone()),
+            pg_idle_timeout: Some(args.listen.pg_idle_timeout.into()).filter(|t: &Duration| !t.is_zero()),
             insecure_no_auth: args.auth.insecure_no_auth,
         })
     }

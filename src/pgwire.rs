@@ -24,6 +24,7 @@ mod copy;
 mod cursor;
 pub mod error;
 mod extended;
+mod idle;
 mod settings;
 mod startup;
 pub mod tls;
@@ -53,9 +54,9 @@ use ::pgwire::api::{
     RandomPidSecretKeyGenerator,
 };
 use ::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
-use ::pgwire::messages::PgWireBackendMessage;
 use ::pgwire::messages::data::DataRow;
 use ::pgwire::messages::startup::ParameterStatus;
+use ::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use ::pgwire::types::format::FormatOptions;
 use arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use arrow_pg::encode_recordbatch;
@@ -83,6 +84,25 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_PARAMETERS: usize = 65_535;
 const DATE_STYLE: &str = "ISO, MDY";
 
+/// How the Postgres frontend treats its connections.
+#[derive(Clone)]
+pub struct PgOptions {
+    pub method: AuthMethod,
+    pub tls: Option<::pgwire::tokio::TlsAcceptor>,
+    /// Close connections idle between statements for this long.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Debug for PgOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("method", &self.method)
+            .field("tls", &self.tls.is_some())
+            .field("idle_timeout", &self.idle_timeout)
+            .finish()
+    }
+}
+
 /// Serves Postgres clients on `listener` until `shutdown` is cancelled.
 /// Connections still open at shutdown are dropped: they only read, so there is
 /// nothing of theirs to finish.
@@ -90,22 +110,20 @@ pub async fn serve(
     listener: TcpListener,
     engine: Arc<QueryEngine>,
     catalog: Arc<Catalog>,
-    method: AuthMethod,
-    tls: Option<::pgwire::tokio::TlsAcceptor>,
+    options: PgOptions,
     shutdown: CancellationToken,
 ) {
+    let PgOptions { method, tls, idle_timeout } = options;
     let connections = Arc::new(ConnectionManager::new());
-    let handlers = Arc::new(Handlers {
-        startup: Arc::new(Startup {
-            engine,
-            catalog,
-            method,
-            connections: Arc::clone(&connections),
-            pids: RandomPidSecretKeyGenerator::default(),
-        }),
-        queries: Arc::new(Queries::default()),
-        cancel: Arc::new(DefaultCancelHandler::new(connections)),
+    let startup = Arc::new(Startup {
+        engine,
+        catalog,
+        method,
+        connections: Arc::clone(&connections),
+        pids: RandomPidSecretKeyGenerator::default(),
     });
+    let queries = Arc::new(Queries::default());
+    let cancel = Arc::new(DefaultCancelHandler::new(connections));
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -119,18 +137,41 @@ pub async fn serve(
                 continue;
             }
         };
-        let handlers = Arc::clone(&handlers);
+        // A duplicate of the socket, to say goodbye on when the idle timeout closes it.
+        let (socket, farewell) = match split_for_farewell(socket) {
+            Ok(split) => split,
+            Err(e) => {
+                tracing::warn!(error = %e, "pg connection dropped: cannot set up its socket");
+                continue;
+            }
+        };
+        let activity = Arc::new(idle::Activity::new());
+        let handlers = Arc::new(Handlers {
+            startup: Arc::new(ConnectionStartup { shared: Arc::clone(&startup), activity: Arc::clone(&activity) }),
+            queries: Arc::clone(&queries),
+            cancel: Arc::clone(&cancel),
+        });
         let tls = tls.clone();
         let shutdown = shutdown.clone();
         let span = tracing::info_span!("pg_connection", peer = %peer);
         tokio::spawn(
             async move {
+                let idle = async {
+                    match idle_timeout {
+                        Some(timeout) => idle::expired(&activity, timeout).await,
+                        None => futures::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     () = shutdown.cancelled() => tracing::debug!("pg connection closed by shutdown"),
                     served = ::pgwire::tokio::process_socket(socket, tls, handlers) => {
                         if let Err(e) = served {
                             tracing::debug!(error = %e, "pg connection ended with an I/O error");
                         }
+                    }
+                    () = idle => {
+                        tracing::debug!("pg connection closed: idle timeout");
+                        idle::close(&farewell, &activity);
                     }
                 }
             }
@@ -140,9 +181,38 @@ pub async fn serve(
     tracing::info!("pg listener stopped");
 }
 
+fn split_for_farewell(socket: tokio::net::TcpStream) -> std::io::Result<(tokio::net::TcpStream, std::net::TcpStream)> {
+    let socket = socket.into_std()?;
+    let farewell = socket.try_clone()?;
+    Ok((tokio::net::TcpStream::from_std(socket)?, farewell))
+}
+
+/// The shared startup handler, plus what belongs to this one connection.
+#[derive(Debug)]
+struct ConnectionStartup {
+    shared: Arc<Startup>,
+    activity: Arc<idle::Activity>,
+}
+
+#[async_trait]
+impl StartupHandler for ConnectionStartup {
+    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if client.session_extensions().get::<Arc<idle::Activity>>().is_none() {
+            self.activity.set_secure(client.is_secure());
+            client.session_extensions().insert(Arc::clone(&self.activity));
+        }
+        self.shared.on_startup(client, message).await
+    }
+}
+
 #[derive(Debug)]
 struct Handlers {
-    startup: Arc<Startup>,
+    startup: Arc<ConnectionStartup>,
     queries: Arc<Queries>,
     cancel: Arc<DefaultCancelHandler>,
 }
@@ -196,13 +266,24 @@ fn format_options<C: ClientInfo>(client: &C) -> Arc<FormatOptions> {
 struct Interrupts {
     cancel: Option<Arc<ConnectionHandle>>,
     timeout: Option<Duration>,
+    /// Marks the connection busy while rows are still to be sent.
+    activity: Option<Arc<idle::Activity>>,
 }
 
 fn cancel_handle<C: ClientInfo>(client: &C) -> Interrupts {
     let cancel = client.session_extensions().get::<Arc<ConnectionHandle>>().map(|handle| Arc::clone(&*handle));
     let timeout =
         settings_of(client).ok().and_then(|s| s.get("statement_timeout")).and_then(|t| settings::parse_duration(&t));
-    Interrupts { cancel, timeout }
+    Interrupts { cancel, timeout, activity: activity_of(client) }
+}
+
+fn activity_of<C: ClientInfo>(client: &C) -> Option<Arc<idle::Activity>> {
+    client.session_extensions().get::<Arc<idle::Activity>>().map(|a| Arc::clone(&*a))
+}
+
+/// Marks the connection busy until the returned guard is dropped.
+fn busy<C: ClientInfo>(client: &C) -> Option<idle::Busy> {
+    activity_of(client).map(|a| a.begin())
 }
 
 /// Starts `plan` and wraps its batches as a `Response::Query` whose rows are
@@ -244,11 +325,13 @@ struct Cancellable {
     /// Resolves with the reason when the statement must end.
     cancelled: Option<BoxFuture<'static, &'static str>>,
     done: bool,
+    _busy: Option<idle::Busy>,
 }
 
 impl Cancellable {
     fn new(rows: BoxStream<'static, PgWireResult<DataRow>>, interrupts: Interrupts) -> Self {
-        let Interrupts { cancel, timeout } = interrupts;
+        let Interrupts { cancel, timeout, activity } = interrupts;
+        let busy = activity.map(|a| a.begin());
         let cancelled = (cancel.is_some() || timeout.is_some()).then(|| {
             async move {
                 let cancelled = async move {
@@ -277,7 +360,7 @@ impl Cancellable {
             }
             .boxed()
         });
-        Self { rows, cancelled, done: false }
+        Self { rows, cancelled, done: false, _busy: busy }
     }
 }
 
@@ -329,6 +412,7 @@ impl SimpleQueryHandler for Queries {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         tracing::debug!(sql = %query, "pg simple query");
+        let _busy = busy(client);
         let session = session_of(client)?;
         let options = format_options(client);
         let cancel = cancel_handle(client);

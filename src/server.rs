@@ -280,12 +280,13 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
             tracing::error!(error = %e, "HTTP server failed");
         }
     });
+    let pg_options =
+        crate::pgwire::PgOptions { method: config.pg_auth_method, tls, idle_timeout: config.pg_idle_timeout };
     let pg_task = tokio::spawn(crate::pgwire::serve(
         pg_listener,
         Arc::clone(&node.engine),
         Arc::clone(&node.catalog),
-        config.pg_auth_method,
-        tls,
+        pg_options,
         shutdown.clone(),
     ));
 

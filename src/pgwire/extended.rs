@@ -24,7 +24,7 @@ use futures::Sink;
 
 use crate::error::ErrorKind;
 use crate::pgwire::{
-    MAX_PARAMETERS, Queries, cancel_handle, command_schema, copy_needs_simple_protocol, declare_response, error,
+    MAX_PARAMETERS, Queries, busy, cancel_handle, command_schema, copy_needs_simple_protocol, declare_response, error,
     format_options, plan_text, query_response, session_of, session_response,
 };
 use crate::query::QuerySession;
@@ -55,6 +55,7 @@ impl ExtendedQueryHandler for Queries {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         // max_rows is pgwire's business: it keeps the response in the portal and suspends.
+        let _busy = busy(client);
         let session = session_of(client)?;
         let stmt = &portal.statement.statement;
         // Planned again because a plan pins the buffer and file list of its planning

@@ -410,3 +410,66 @@ async fn in_subqueries_work_in_the_select_list() {
         .collect();
     assert_eq!(got, ["a=ok", "b=hot"]);
 }
+
+#[tokio::test]
+async fn row_limited_execute_suspends_the_portal_and_resumes_it() {
+    let (server, _data) = TestServer::spawn().await;
+    let lines: Vec<String> = (0..5).map(|i| format!("cpu,host=h{i} usage={i} 1704067200")).collect();
+    server.write_ok("demo", &lines.join("\n")).await;
+    let mut client = server.pg("demo").await;
+    let tx = client.transaction().await.expect("BEGIN");
+    let statement = tx.prepare("SELECT host FROM cpu ORDER BY host").await.expect("Parse");
+    let portal = tx.bind(&statement, &[]).await.expect("Bind");
+    let mut seen = Vec::new();
+    for expected in [2, 2, 1, 0] {
+        // Each call is Execute with max_rows 2: PortalSuspended until the rows run out.
+        let rows = tx.query_portal(&portal, 2).await.expect("Execute");
+        assert_eq!(rows.len(), expected, "rows so far: {seen:?}");
+        seen.extend(rows.iter().map(|r| r.get::<_, String>(0)));
+    }
+    assert_eq!(seen, ["h0", "h1", "h2", "h3", "h4"]);
+    tx.commit().await.expect("COMMIT");
+}
+
+#[tokio::test]
+async fn gssenc_request_is_declined_and_startup_goes_on() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (server, _data) = TestServer::spawn().await;
+    server.write_ok("demo", DATA).await;
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", server.pg_port)).await.expect("connect");
+    // GSSENCRequest: length 8, code 80877104. The answer is one byte, 'N'.
+    socket.write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30]).await.expect("send GSSENCRequest");
+    let mut answer = [0u8; 1];
+    socket.read_exact(&mut answer).await.expect("GSSENC answer");
+    assert_eq!(answer[0], b'N');
+    // The same connection then starts in plain text.
+    let params = b"user\0tester\0database\0demo\0\0";
+    let mut startup = Vec::new();
+    startup.extend_from_slice(&u32::try_from(8 + params.len()).expect("small").to_be_bytes());
+    startup.extend_from_slice(&196_608u32.to_be_bytes());
+    startup.extend_from_slice(params);
+    socket.write_all(&startup).await.expect("send StartupMessage");
+    let mut header = [0u8; 9];
+    socket.read_exact(&mut header).await.expect("authentication answer");
+    assert_eq!(header[0], b'R', "an Authentication message");
+    assert_eq!(&header[5..9], &[0, 0, 0, 0], "AuthenticationOk: no users, so trust");
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_with_57p05() {
+    let (server, _data) = TestServer::spawn_args(&["--pg-idle-timeout", "300ms"]).await;
+    server.write_ok("demo", DATA).await;
+    let conn_str = format!("host=127.0.0.1 port={} user=tester dbname=demo", server.pg_port);
+    let (client, connection) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls).await.expect("connect");
+    let connection = tokio::spawn(connection);
+    let rows = client.query("SELECT count(*) FROM cpu", &[]).await.expect("a query before the timeout");
+    assert_eq!(rows[0].get::<_, i64>(0), 2);
+    // The connection task ends when the server says goodbye; it must say why.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), connection)
+        .await
+        .expect("the idle connection is closed within 10 s")
+        .expect("connection task");
+    let e = ended.expect_err("closed with an error");
+    assert_eq!(e.code().map(|c| c.code()), Some("57P05"), "{e}");
+    assert!(client.is_closed());
+}

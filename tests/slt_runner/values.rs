@@ -12,9 +12,9 @@
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type,
-    IntervalMonthDayNanoType, IntervalUnit, Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type,
-    UInt64Type,
+    IntervalMonthDayNanoType, IntervalUnit, Time64MicrosecondType, Time64NanosecondType, TimeUnit,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type,
+    UInt16Type, UInt32Type, UInt64Type,
 };
 use chrono::{DateTime, NaiveDate, NaiveTime};
 use sqllogictest::ColumnType;
@@ -198,6 +198,9 @@ pub(crate) fn arrow_cell(array: &dyn Array, row: usize) -> String {
         DataType::Date32 => date(i64::from(array.as_primitive::<Date32Type>().value(row))),
         DataType::Time64(TimeUnit::Microsecond) => {
             time_of_day(array.as_primitive::<Time64MicrosecondType>().value(row))
+        }
+        DataType::Time64(TimeUnit::Nanosecond) => {
+            time_of_day(array.as_primitive::<Time64NanosecondType>().value(row).div_euclid(1000))
         }
         DataType::Interval(IntervalUnit::MonthDayNano) => {
             let v = array.as_primitive::<IntervalMonthDayNanoType>().value(row);
