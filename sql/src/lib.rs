@@ -12,6 +12,7 @@
 //! misses `EXPLAIN ANALYZE COPY ...`; `SQLOptions::verify_plan` walks into EXPLAIN.
 
 mod error;
+mod rewrite;
 mod statement;
 
 use std::sync::LazyLock;
@@ -20,16 +21,12 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
-use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArguments, OrderBy, OrderByKind, Query, SelectItem, SetExpr, Statement, TableFactor, Value,
-    ValueWithSpan, VisitMut, VisitorMut, visit_expressions_mut,
-};
+use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
-use std::ops::ControlFlow;
 
 pub use crate::error::{Result, SqlError};
+use crate::rewrite::{postgres_rewrites, rewrite_from_functions};
 pub use crate::statement::{CopyFormat, SessionCommand};
 use crate::statement::{Kind, classify};
 
@@ -79,158 +76,6 @@ pub(crate) fn parse_statements(text: &str) -> Result<Vec<Statement>> {
                 Err(error::syntax_error(text, strip_prefix(e.to_string())))
             }
         },
-    }
-}
-
-/// Postgres forms that the rewriting parser does not handle, rewritten on the
-/// AST before it runs. `None` when there is nothing to change, so other texts
-/// keep their exact error positions.
-///
-/// - `'pg_catalog.array_in'::regproc`: pgjdbc compares `pg_type.typinput` (a
-///   function name in our `pg_type`) with it. The rewriting parser would turn
-///   the cast into an oid lookup, and the comparison into casting every name to
-///   an integer; comparing names is what the client asks.
-/// - `user`, unquoted: Postgres' `current_user`.
-/// - A function in FROM with an alias and no column list (`generate_series(1, 3)
-///   AS i`, `string_to_array(x, ',') s`): in Postgres its one column takes the
-///   alias' name, which Grafana's table listing relies on. It becomes a derived
-///   table with that column.
-///
-/// The first must run before the rewriting parser (which would turn the cast
-/// into a subquery); the second runs on its output, so the token patterns it
-/// matches against known client queries still see the client's own text.
-fn postgres_rewrites(text: &str) -> Option<String> {
-    if !text.to_ascii_lowercase().contains("regproc") {
-        return None;
-    }
-    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, text).ok()?;
-    let mut rewriter = Rewriter { changed: false, casts: true, from_functions: false };
-    let _ = statements.visit(&mut rewriter);
-    rewriter.changed.then(|| statements.iter().map(ToString::to_string).collect::<Vec<_>>().join(";\n"))
-}
-
-fn rewrite_from_functions(statements: &mut [Statement]) {
-    let mut rewriter = Rewriter { changed: false, casts: false, from_functions: true };
-    for statement in statements {
-        let _ = statement.visit(&mut rewriter);
-    }
-}
-
-/// Functions callable in FROM, and the column DataFusion gives their rows
-/// (`None`: a scalar function, evaluated once).
-const FROM_FUNCTIONS: &[(&str, Option<&str>)] =
-    &[("generate_series", Some("value")), ("string_to_array", None), ("current_schemas", None)];
-
-/// DataFusion runs `x IN (subquery)` only as a filter; in a SELECT list or ORDER
-/// BY (Grafana puts one in a CASE) it becomes the equivalent aggregated, correlated
-/// scalar subquery. NULL handling differs only where Postgres would answer NULL
-/// instead of false, which a CASE treats alike.
-fn in_subqueries_to_counts(expr: &mut Expr) -> bool {
-    let mut changed = false;
-    let _ = visit_expressions_mut(expr, |e| {
-        if let Expr::InSubquery { expr: needle, subquery, negated } = e {
-            let text = format!(
-                "{}(SELECT count(*) > 0 FROM ({subquery}) AS __in_list(v) WHERE __in_list.v = {needle})",
-                if *negated { "NOT " } else { "" }
-            );
-            if let Ok(replacement) =
-                Parser::new(&PostgreSqlDialect {}).try_with_sql(&text).and_then(|mut p| p.parse_expr())
-            {
-                *e = replacement;
-                changed = true;
-            }
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    changed
-}
-
-struct Rewriter {
-    changed: bool,
-    casts: bool,
-    from_functions: bool,
-}
-
-impl VisitorMut for Rewriter {
-    type Break = ();
-
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        // `user` unquoted is Postgres' `current_user` (it is a reserved word, so
-        // a column of that name is always quoted); Grafana's table listing uses it.
-        if self.from_functions
-            && let Expr::Function(function) = expr
-            && matches!(function.args, FunctionArguments::None)
-            && function.name.to_string().eq_ignore_ascii_case("user")
-            && let Ok(function) =
-                Parser::new(&PostgreSqlDialect {}).try_with_sql("session_user()").and_then(|mut p| p.parse_expr())
-        {
-            *expr = function;
-            self.changed = true;
-        }
-        if self.casts
-            && let Expr::Cast { expr: inner, data_type, .. } = expr
-            && data_type.to_string().to_lowercase().trim_start_matches("pg_catalog.") == "regproc"
-            && let Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(name), .. }) = inner.as_ref()
-        {
-            let bare = name.rsplit('.').next().unwrap_or(name).to_owned();
-            *expr = Expr::Value(Value::SingleQuotedString(bare).with_empty_span());
-            self.changed = true;
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        if !self.from_functions {
-            return ControlFlow::Continue(());
-        }
-        if let SetExpr::Select(select) = query.body.as_mut() {
-            for item in &mut select.projection {
-                if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
-                    self.changed |= in_subqueries_to_counts(expr);
-                }
-            }
-        }
-        if let Some(OrderBy { kind: OrderByKind::Expressions(exprs), .. }) = &mut query.order_by {
-            for order in exprs {
-                self.changed |= in_subqueries_to_counts(&mut order.expr);
-            }
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
-        if !self.from_functions {
-            return ControlFlow::Continue(());
-        }
-        let TableFactor::Table { name, args: Some(_), alias: Some(alias), .. } = factor else {
-            return ControlFlow::Continue(());
-        };
-        if !alias.columns.is_empty() {
-            return ControlFlow::Continue(());
-        }
-        let function = name.to_string().to_lowercase();
-        let Some((_, column)) = FROM_FUNCTIONS.iter().find(|(f, _)| function.trim_start_matches("pg_catalog.") == *f)
-        else {
-            return ControlFlow::Continue(());
-        };
-        let alias_name = alias.name.clone();
-        let mut call = factor.clone();
-        if let TableFactor::Table { alias, .. } = &mut call {
-            *alias = None;
-        }
-        let derived = match column {
-            Some(column) => format!("SELECT * FROM (SELECT {column} AS {alias_name} FROM {call}) AS {alias_name}"),
-            None => format!("SELECT * FROM (SELECT {call} AS {alias_name}) AS {alias_name}"),
-        };
-        if let Ok(mut parsed) = Parser::parse_sql(&PostgreSqlDialect {}, &derived)
-            && let Some(Statement::Query(query)) = parsed.pop()
-            && let SetExpr::Select(select) = *query.body
-            && let Some(from) = select.from.into_iter().next()
-        {
-            *factor = from.relation;
-            self.changed = true;
-        }
-        ControlFlow::Continue(())
     }
 }
 
@@ -358,14 +203,6 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-    }
-
-    #[test]
-    fn regproc_casts_of_literals_become_function_names() {
-        let text = "SELECT typinput='pg_catalog.array_in'::regproc AS is_array FROM t";
-        let rewritten = postgres_rewrites(text).expect("rewritten");
-        assert!(rewritten.contains("typinput = 'array_in'"), "{rewritten}");
-        assert_eq!(postgres_rewrites("SELECT 1"), None);
     }
 
     #[tokio::test]

@@ -1,0 +1,379 @@
+//! Postgres forms that DataFusion does not plan, rewritten on the AST. Some run
+//! before datafusion-pg-catalog's rewriting parser, on the client's own text;
+//! the rest run on its output.
+
+use std::iter;
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, FunctionArguments, GroupByExpr, JoinOperator, OrderBy, OrderByKind, Query, SelectItem,
+    SetExpr, Statement, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut, visit_expressions_mut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+/// Postgres forms that the rewriting parser does not handle, rewritten on the
+/// AST before it runs. `None` when there is nothing to change, so other texts
+/// keep their exact error positions.
+///
+/// - `'pg_catalog.array_in'::regproc`: pgjdbc compares `pg_type.typinput` (a
+///   function name in our `pg_type`) with it. The rewriting parser would turn
+///   the cast into an oid lookup, and the comparison into casting every name to
+///   an integer; comparing names is what the client asks.
+/// - `user`, unquoted: Postgres' `current_user`.
+/// - A function in FROM with an alias and no column list (`generate_series(1, 3)
+///   AS i`, `string_to_array(x, ',') s`): in Postgres its one column takes the
+///   alias' name, which Grafana's table listing relies on. It becomes a derived
+///   table with that column.
+///
+/// - `x IN (SELECT ... string_to_array(current_setting('search_path'), ',') ...)`:
+///   Grafana's table listing asks whether a schema is on the search path with a
+///   subquery over `generate_series` that the rewriting parser blanks out
+///   (every table then looks off the path, so Grafana qualifies them all). It
+///   becomes `array_has` over the session's search_path, which needs no subquery.
+/// - A scalar subquery over catalog tables with no aggregate (SQLAlchemy's column
+///   reflection looks up defaults, collations and sequences this way):
+///   DataFusion runs correlated scalar subqueries only when they are aggregated,
+///   so the one column becomes `max(column)`. The lookups are by key, so at most
+///   one row matches, and `max` of one row is the row.
+///
+/// The first two must run before the rewriting parser (which would turn the cast
+/// into a subquery and blank the search-path test); the rest run on its output,
+/// so the token patterns it matches against known client queries still see the
+/// client's own text.
+pub(crate) fn postgres_rewrites(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains("regproc") && !lower.contains("search_path") {
+        return None;
+    }
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, text).ok()?;
+    let mut rewriter = Rewriter { changed: false, casts: true, from_functions: false };
+    let _ = statements.visit(&mut rewriter);
+    rewriter.changed.then(|| statements.iter().map(ToString::to_string).collect::<Vec<_>>().join(";\n"))
+}
+
+pub(crate) fn rewrite_from_functions(statements: &mut [Statement]) {
+    let mut rewriter = Rewriter { changed: false, casts: false, from_functions: true };
+    for statement in statements {
+        let _ = statement.visit(&mut rewriter);
+    }
+}
+
+/// Functions callable in FROM, and the column DataFusion gives their rows
+/// (`None`: a scalar function, evaluated once).
+const FROM_FUNCTIONS: &[(&str, Option<&str>)] =
+    &[("generate_series", Some("value")), ("string_to_array", None), ("current_schemas", None)];
+
+/// DataFusion runs `x IN (subquery)` only as a filter; in a SELECT list or ORDER
+/// BY (Grafana puts one in a CASE) it becomes the equivalent aggregated, correlated
+/// scalar subquery. NULL handling differs only where Postgres would answer NULL
+/// instead of false, which a CASE treats alike.
+fn in_subqueries_to_counts(expr: &mut Expr) -> bool {
+    let mut changed = false;
+    let _ = visit_expressions_mut(expr, |e| {
+        if let Expr::InSubquery { expr: needle, subquery, negated } = e {
+            let text = format!(
+                "{}(SELECT count(*) > 0 FROM ({subquery}) AS __in_list(v) WHERE __in_list.v = {needle})",
+                if *negated { "NOT " } else { "" }
+            );
+            if let Ok(replacement) = parse_expr(&text) {
+                *e = replacement;
+                changed = true;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
+fn parse_expr(text: &str) -> Result<Expr, datafusion::sql::sqlparser::parser::ParserError> {
+    Parser::new(&PostgreSqlDialect {}).try_with_sql(text).and_then(|mut p| p.parse_expr())
+}
+
+/// Aggregates that already make a scalar subquery return one row.
+const AGGREGATES: &[&str] =
+    &["count", "sum", "min", "max", "avg", "bool_and", "bool_or", "array_agg", "string_agg", "every"];
+
+/// Wraps the one column of `query` in `max()` when it is a plain lookup in
+/// catalog tables. Returns the conditions taken out of its WHERE because they
+/// test only a boolean column of the outer query (`WHERE outer.atthasdef AND
+/// ...`), which DataFusion cannot decorrelate; the caller guards the subquery
+/// with them instead. `None` when the subquery is left alone.
+fn aggregate_catalog_lookup(query: &mut Query) -> Option<Vec<Expr>> {
+    if query.order_by.is_some() || query.limit_clause.is_some() || query.fetch.is_some() {
+        return None;
+    }
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return None;
+    };
+    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
+    if grouped || select.having.is_some() || select.distinct.is_some() || select.projection.len() != 1 {
+        return None;
+    }
+    let mut names = Vec::new();
+    for factor in select.from.iter().flat_map(|t| iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation))) {
+        let TableFactor::Table { name, args: None, alias, .. } = factor else {
+            return None;
+        };
+        let full = name.to_string().to_ascii_lowercase();
+        if !full.starts_with("pg_") && !full.starts_with("information_schema.") {
+            return None;
+        }
+        names.push(full.rsplit('.').next().unwrap_or(&full).to_owned());
+        names.push(full);
+        if let Some(alias) = alias {
+            names.push(alias.name.value.to_ascii_lowercase());
+        }
+    }
+    if names.is_empty() {
+        return None;
+    }
+    let (SelectItem::UnnamedExpr(column) | SelectItem::ExprWithAlias { expr: column, .. }) = &mut select.projection[0]
+    else {
+        return None;
+    };
+    if let Expr::Function(f) = &*column
+        && AGGREGATES.iter().any(|a| f.name.to_string().eq_ignore_ascii_case(a))
+    {
+        return None;
+    }
+    *column = parse_expr(&format!("max({column})")).ok()?;
+
+    let is_outer_flag = |e: &Expr| match e {
+        Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+            let qualifier = parts[..parts.len() - 1].iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join(".");
+            let qualifier = qualifier.to_ascii_lowercase();
+            let last = qualifier.rsplit('.').next().unwrap_or(&qualifier).to_owned();
+            !names.contains(&qualifier) && !names.contains(&last)
+        }
+        _ => false,
+    };
+    let mut conjuncts = Vec::new();
+    if let Some(selection) = select.selection.take() {
+        split_conjunction(selection, &mut conjuncts);
+    }
+    let (outer, inner): (Vec<Expr>, Vec<Expr>) = conjuncts.into_iter().partition(is_outer_flag);
+    select.selection = inner.into_iter().reduce(|a, b| Expr::BinaryOp {
+        left: Box::new(a),
+        op: BinaryOperator::And,
+        right: Box::new(b),
+    });
+    Some(outer)
+}
+
+/// Catalog tables that hold no rows in sediment: there are no sequences,
+/// column defaults, table inheritance or triggers.
+const ALWAYS_EMPTY: &[&str] = &["pg_sequence", "pg_attrdef", "pg_inherits", "pg_trigger"];
+
+/// A scalar subquery that inner-joins an always-empty table answers NULL. The
+/// lookups SQLAlchemy makes into them (identity options through
+/// `pg_get_serial_sequence(...)::regclass`) are correlated in ways DataFusion
+/// cannot plan, so knowing the answer is what makes them work.
+fn reads_an_always_empty_table(query: &Query) -> bool {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    let empty = |factor: &TableFactor| match factor {
+        TableFactor::Table { name, .. } => {
+            let name = name.to_string().to_ascii_lowercase();
+            ALWAYS_EMPTY.contains(&name.trim_start_matches("pg_catalog."))
+        }
+        _ => false,
+    };
+    select.from.iter().any(|t| {
+        empty(&t.relation)
+            || t.joins.iter().any(|j| {
+                matches!(j.join_operator, JoinOperator::Join(_) | JoinOperator::Inner(_)) && empty(&j.relation)
+            })
+    })
+}
+
+fn split_conjunction(expr: Expr, out: &mut Vec<Expr>) {
+    match expr {
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            split_conjunction(*left, out);
+            split_conjunction(*right, out);
+        }
+        Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: BinaryOperator::And, .. }) => {
+            split_conjunction(*inner, out);
+        }
+        other => out.push(other),
+    }
+}
+
+struct Rewriter {
+    changed: bool,
+    casts: bool,
+    from_functions: bool,
+}
+
+impl VisitorMut for Rewriter {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // `user` unquoted is Postgres' `current_user` (it is a reserved word, so
+        // a column of that name is always quoted); Grafana's table listing uses it.
+        if self.from_functions
+            && let Expr::Function(function) = expr
+            && matches!(function.args, FunctionArguments::None)
+            && function.name.to_string().eq_ignore_ascii_case("user")
+            && let Ok(function) =
+                Parser::new(&PostgreSqlDialect {}).try_with_sql("session_user()").and_then(|mut p| p.parse_expr())
+        {
+            *expr = function;
+            self.changed = true;
+        }
+        if self.casts
+            && let Expr::InSubquery { expr: needle, subquery, negated } = expr
+            && subquery.to_string().to_ascii_lowercase().contains("current_setting('search_path')")
+        {
+            let text = format!(
+                "{}array_has(string_to_array(regexp_replace(current_setting('search_path'), '[\\s\"]', '', 'g'), ','), {needle})",
+                if *negated { "NOT " } else { "" }
+            );
+            if let Ok(replacement) = parse_expr(&text) {
+                *expr = replacement;
+                self.changed = true;
+            }
+        }
+        if self.from_functions
+            && let Expr::Subquery(query) = expr
+            && reads_an_always_empty_table(query)
+        {
+            *expr = Expr::Value(Value::Null.with_empty_span());
+            self.changed = true;
+        }
+        if self.from_functions
+            && let Expr::Subquery(query) = expr
+            && let Some(outer_conditions) = aggregate_catalog_lookup(query)
+        {
+            self.changed = true;
+            if !outer_conditions.is_empty() {
+                let conditions = outer_conditions.iter().map(ToString::to_string).collect::<Vec<_>>().join(" AND ");
+                if let Ok(guarded) = parse_expr(&format!("CASE WHEN {conditions} THEN ({query}) END")) {
+                    *expr = guarded;
+                }
+            }
+        }
+        if self.casts
+            && let Expr::Cast { expr: inner, data_type, .. } = expr
+            && data_type.to_string().to_lowercase().trim_start_matches("pg_catalog.") == "regproc"
+            && let Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(name), .. }) = inner.as_ref()
+        {
+            let bare = name.rsplit('.').next().unwrap_or(name).to_owned();
+            *expr = Expr::Value(Value::SingleQuotedString(bare).with_empty_span());
+            self.changed = true;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if !self.from_functions {
+            return ControlFlow::Continue(());
+        }
+        if let SetExpr::Select(select) = query.body.as_mut() {
+            for item in &mut select.projection {
+                if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
+                    self.changed |= in_subqueries_to_counts(expr);
+                }
+            }
+        }
+        if let Some(OrderBy { kind: OrderByKind::Expressions(exprs), .. }) = &mut query.order_by {
+            for order in exprs {
+                self.changed |= in_subqueries_to_counts(&mut order.expr);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if !self.from_functions {
+            return ControlFlow::Continue(());
+        }
+        let TableFactor::Table { name, args: Some(_), alias: Some(alias), .. } = factor else {
+            return ControlFlow::Continue(());
+        };
+        if !alias.columns.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let function = name.to_string().to_lowercase();
+        let Some((_, column)) = FROM_FUNCTIONS.iter().find(|(f, _)| function.trim_start_matches("pg_catalog.") == *f)
+        else {
+            return ControlFlow::Continue(());
+        };
+        let alias_name = alias.name.clone();
+        let mut call = factor.clone();
+        if let TableFactor::Table { alias, .. } = &mut call {
+            *alias = None;
+        }
+        let derived = match column {
+            Some(column) => format!("SELECT * FROM (SELECT {column} AS {alias_name} FROM {call}) AS {alias_name}"),
+            None => format!("SELECT * FROM (SELECT {call} AS {alias_name}) AS {alias_name}"),
+        };
+        if let Ok(mut parsed) = Parser::parse_sql(&PostgreSqlDialect {}, &derived)
+            && let Some(Statement::Query(query)) = parsed.pop()
+            && let SetExpr::Select(select) = *query.body
+            && let Some(from) = select.from.into_iter().next()
+        {
+            *factor = from.relation;
+            self.changed = true;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regproc_casts_of_literals_become_function_names() {
+        let text = "SELECT typinput='pg_catalog.array_in'::regproc AS is_array FROM t";
+        let rewritten = postgres_rewrites(text).expect("rewritten");
+        assert!(rewritten.contains("typinput = 'array_in'"), "{rewritten}");
+        assert_eq!(postgres_rewrites("SELECT 1"), None);
+    }
+
+    #[test]
+    fn search_path_membership_needs_no_subquery() {
+        let text = "SELECT quote_ident(table_schema) IN (SELECT trim(s[i]) FROM generate_series(1, 2) AS i, \
+                    string_to_array(current_setting('search_path'), ',') s) FROM information_schema.tables";
+        let rewritten = postgres_rewrites(text).expect("rewritten");
+        assert!(
+            rewritten.contains("array_has(string_to_array(regexp_replace(current_setting('search_path')"),
+            "{rewritten}"
+        );
+        assert!(!rewritten.contains("generate_series"), "{rewritten}");
+    }
+
+    #[test]
+    fn catalog_lookups_are_aggregated_and_guarded_by_outer_flags() {
+        let mut statements = Parser::parse_sql(
+            &PostgreSqlDialect {},
+            "SELECT (SELECT t.typname FROM pg_catalog.pg_type t WHERE a.atthasdef AND t.oid = a.atttypid) \
+             FROM pg_catalog.pg_attribute a",
+        )
+        .expect("parses");
+        rewrite_from_functions(&mut statements);
+        let rewritten = statements[0].to_string();
+        assert!(
+            rewritten.contains("CASE WHEN a.atthasdef THEN (SELECT max(t.typname) FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid) END"),
+            "{rewritten}"
+        );
+        let mut user_table =
+            Parser::parse_sql(&PostgreSqlDialect {}, "SELECT (SELECT v FROM cpu) FROM mem").expect("parses");
+        rewrite_from_functions(&mut user_table);
+        assert_eq!(user_table[0].to_string(), "SELECT (SELECT v FROM cpu) FROM mem", "only catalog tables");
+    }
+
+    #[test]
+    fn lookups_in_always_empty_catalog_tables_are_null() {
+        let mut statements = Parser::parse_sql(
+            &PostgreSqlDialect {},
+            "SELECT (SELECT s.seqstart FROM pg_catalog.pg_sequence s WHERE s.seqrelid = a.attrelid) FROM pg_attribute a",
+        )
+        .expect("parses");
+        rewrite_from_functions(&mut statements);
+        assert_eq!(statements[0].to_string(), "SELECT NULL FROM pg_attribute a");
+    }
+}
