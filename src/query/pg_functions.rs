@@ -33,6 +33,8 @@ pub(crate) fn register(ctx: &SessionContext) {
         ("col_description", &[2], ScalarValue::Utf8(None)),
         ("shobj_description", &[2], ScalarValue::Utf8(None)),
         ("pg_get_userbyid", &[1], ScalarValue::Utf8(Some(OWNER.to_owned()))),
+        // Pools call it when handing a connection back; no session holds advisory locks.
+        ("pg_advisory_unlock_all", &[0], ScalarValue::Null),
     ] {
         ctx.register_udf(ScalarUDF::new_from_impl(Constant::new(name, arities, value)));
     }
@@ -52,7 +54,13 @@ struct Constant {
 impl Constant {
     fn new(name: &'static str, arities: &[usize], value: ScalarValue) -> Self {
         let signature = Signature::one_of(
-            arities.iter().map(|&n| datafusion::logical_expr::TypeSignature::Any(n)).collect(),
+            arities
+                .iter()
+                .map(|&n| match n {
+                    0 => datafusion::logical_expr::TypeSignature::Nullary,
+                    n => datafusion::logical_expr::TypeSignature::Any(n),
+                })
+                .collect(),
             Volatility::Stable,
         );
         Self { name, signature, value }
