@@ -156,7 +156,8 @@ fn hex(bytes: &[u8]) -> String {
 
 /// One cell of an Arrow array in the common form.
 pub(crate) fn arrow_cell(array: &dyn Array, row: usize) -> String {
-    if array.is_null(row) {
+    // Logical nulls: a `Null`-typed array has no validity buffer but is all null.
+    if array.logical_nulls().is_some_and(|nulls| nulls.is_null(row)) {
         return NULL.to_owned();
     }
     match array.data_type() {
