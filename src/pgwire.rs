@@ -25,6 +25,7 @@ mod cursor;
 pub mod error;
 mod extended;
 mod idle;
+mod origins;
 mod settings;
 mod startup;
 pub mod tls;
@@ -252,6 +253,11 @@ fn settings_of<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Settings>> {
         .ok_or_else(|| error::kind_error(ErrorKind::Protocol, "no session settings: startup did not complete"))
 }
 
+/// The connection's cache of table OIDs for RowDescription.
+fn origins_of<C: ClientInfo>(client: &C) -> Arc<origins::ColumnOrigins> {
+    client.session_extensions().get_or_insert_with(origins::ColumnOrigins::default)
+}
+
 fn format_options<C: ClientInfo>(client: &C) -> Arc<FormatOptions> {
     let mut options = FormatOptions::from_client_metadata(client.metadata());
     // Encode dates the way the DateStyle we announced says, unless the client chose one.
@@ -288,15 +294,18 @@ fn busy<C: ClientInfo>(client: &C) -> Option<idle::Busy> {
 
 /// Starts `plan` and wraps its batches as a `Response::Query` whose rows are
 /// encoded lazily, as pgwire sends them.
-async fn query_response(
+async fn query_response<C: ClientInfo>(
+    client: &C,
     session: &QuerySession,
     plan: LogicalPlan,
     format: &Format,
-    options: Arc<FormatOptions>,
     cancel: Interrupts,
 ) -> PgWireResult<QueryResponse> {
+    let options = format_options(client);
     // The logical schema, as Describe reported it, so RowDescription and DataRows agree.
-    let fields = Arc::new(arrow_schema_to_pg_fields(plan.schema().as_arrow(), format, Some(options))?);
+    let fields = arrow_schema_to_pg_fields(plan.schema().as_arrow(), format, Some(options))?;
+    let origins = origins_of(client).of(session, &plan).await;
+    let fields = Arc::new(origins::apply(fields, &origins));
     let batches = session.execute(plan).await.map_err(|e| error::to_pg_error(&e))?;
     Ok(QueryResponse::new(Arc::clone(&fields), row_stream(batches, fields, cancel)))
 }
@@ -414,7 +423,6 @@ impl SimpleQueryHandler for Queries {
         tracing::debug!(sql = %query, "pg simple query");
         let _busy = busy(client);
         let session = session_of(client)?;
-        let options = format_options(client);
         let cancel = cancel_handle(client);
         // Planning every statement first means a later statement's planning error
         // runs none of them; for read-only statements that only changes which error wins.
@@ -425,11 +433,9 @@ impl SimpleQueryHandler for Queries {
         let mut responses = Vec::with_capacity(plans.len());
         for plan in plans {
             let response = match plan {
-                Planned::Query(plan) => {
-                    query_response(&session, plan, &Format::UnifiedText, Arc::clone(&options), cancel.clone())
-                        .await
-                        .map(Response::Query)
-                }
+                Planned::Query(plan) => query_response(client, &session, plan, &Format::UnifiedText, cancel.clone())
+                    .await
+                    .map(Response::Query),
                 Planned::Copy { plan, format } => copy_response(&session, plan, format).await,
                 Planned::Declare { cursor, plan } => declare_response(client, &session, cursor, plan).await,
                 Planned::Session(command) => session_response(client, command, &Format::UnifiedText).await,

@@ -23,9 +23,10 @@ use datafusion::logical_expr::{Expr, LogicalPlan};
 use futures::Sink;
 
 use crate::error::ErrorKind;
+use crate::pgwire::origins::Origins;
 use crate::pgwire::{
     MAX_PARAMETERS, Queries, busy, cancel_handle, command_schema, copy_needs_simple_protocol, declare_response, error,
-    format_options, plan_text, query_response, session_of, session_response,
+    origins, origins_of, plan_text, query_response, session_of, session_response,
 };
 use crate::query::QuerySession;
 use crate::query::engine::Planned;
@@ -75,8 +76,7 @@ impl ExtendedQueryHandler for Queries {
         }
         let plan = bind(portal, plan)?;
         let response =
-            query_response(&session, plan, &portal.result_column_format, format_options(client), cancel_handle(client))
-                .await?;
+            query_response(client, &session, plan, &portal.result_column_format, cancel_handle(client)).await?;
         Ok(Response::Query(response))
     }
 }
@@ -98,6 +98,8 @@ pub(crate) struct PreparedPlan {
     inferred: Vec<Option<DataType>>,
     /// The types announced in ParameterDescription and used to decode Bind values.
     wire_types: Vec<Type>,
+    /// The table column behind each result column, for RowDescription.
+    origins: Origins,
 }
 
 #[derive(Debug, Default)]
@@ -114,12 +116,16 @@ impl QueryParser for PlanParser {
         tracing::debug!(sql = %sql, "pg parse");
         let session = session_of(client)?;
         // None: only comments. pgwire stores an empty statement that answers EmptyQuery.
-        let (schema, mut inferred) = match plan_one(client, &session, sql).await? {
+        let (schema, mut inferred, origins) = match plan_one(client, &session, sql).await? {
             None => return Ok(None),
-            Some(Planned::Query(plan)) => (Arc::new(plan.schema().as_arrow().clone()), placeholder_types(&plan)?),
-            Some(Planned::Session(command)) => (command_schema(&command), Vec::new()),
+            Some(Planned::Query(plan)) => (
+                Arc::new(plan.schema().as_arrow().clone()),
+                placeholder_types(&plan)?,
+                origins_of(client).of(&session, &plan).await,
+            ),
+            Some(Planned::Session(command)) => (command_schema(&command), Vec::new(), Vec::new()),
             Some(Planned::Copy { .. }) => return Err(copy_needs_simple_protocol()),
-            Some(Planned::Declare { .. }) => (Arc::new(Schema::empty()), Vec::new()),
+            Some(Planned::Declare { .. }) => (Arc::new(Schema::empty()), Vec::new(), Vec::new()),
         };
         // A client may declare more parameters than the text uses; Postgres accepts that.
         let count = inferred.len().max(types.len());
@@ -137,7 +143,7 @@ impl QueryParser for PlanParser {
                 Ok(server.or_else(|| types.get(i).cloned().flatten()).unwrap_or(Type::TEXT))
             })
             .collect::<PgWireResult<Vec<_>>>()?;
-        Ok(Some(PreparedPlan { sql: sql.to_owned(), schema, inferred, wire_types }))
+        Ok(Some(PreparedPlan { sql: sql.to_owned(), schema, inferred, wire_types, origins }))
     }
 
     fn get_parameter_types(&self, stmt: &PreparedPlan) -> PgWireResult<Vec<Type>> {
@@ -145,7 +151,8 @@ impl QueryParser for PlanParser {
     }
 
     fn get_result_schema(&self, stmt: &PreparedPlan, column_format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
-        arrow_schema_to_pg_fields(&stmt.schema, column_format.unwrap_or(&Format::UnifiedText), None)
+        let fields = arrow_schema_to_pg_fields(&stmt.schema, column_format.unwrap_or(&Format::UnifiedText), None)?;
+        Ok(origins::apply(fields, &stmt.origins))
     }
 }
 

@@ -473,3 +473,28 @@ async fn idle_connections_are_closed_with_57p05() {
     assert_eq!(e.code().map(|c| c.code()), Some("57P05"), "{e}");
     assert!(client.is_closed());
 }
+
+#[tokio::test]
+async fn row_descriptions_name_the_table_column_as_pg_class_and_pg_attribute_do() {
+    let (server, _data) = TestServer::spawn().await;
+    server.write_ok("demo", DATA).await;
+    let client = server.pg("demo").await;
+    let statement = client.prepare("SELECT host, usage AS u, 1 AS one FROM cpu").await.expect("Parse");
+    let catalog = client
+        .query(
+            "SELECT c.oid, a.attname, a.attnum FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid WHERE c.relname = 'cpu'",
+            &[],
+        )
+        .await
+        .expect("catalog lookup");
+    let attnum = |name: &str| -> (u32, i16) {
+        let row = catalog.iter().find(|r| r.get::<_, &str>(1) == name).expect("column in pg_attribute");
+        (row.get::<_, u32>(0), row.get(2))
+    };
+    let columns = statement.columns();
+    let (oid, host) = attnum("host");
+    assert_eq!((columns[0].table_oid(), columns[0].column_id()), (Some(oid), Some(host)), "host");
+    assert_eq!((columns[1].table_oid(), columns[1].column_id()), (Some(oid), Some(attnum("usage").1)), "usage AS u");
+    assert_eq!((columns[2].table_oid(), columns[2].column_id()), (None, None), "a computed column has no table");
+}
