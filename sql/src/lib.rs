@@ -26,6 +26,7 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
 pub use crate::error::{Result, SqlError};
+pub use crate::rewrite::{CastPlaceholders, cast_placeholders};
 use crate::rewrite::{postgres_rewrites, rewrite_from_functions};
 pub use crate::statement::{CopyFormat, SessionCommand};
 use crate::statement::{Kind, classify};

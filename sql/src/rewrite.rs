@@ -86,6 +86,57 @@ fn in_subqueries_to_counts(expr: &mut Expr) -> bool {
     changed
 }
 
+/// What [`cast_placeholders`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CastPlaceholders {
+    pub text: String,
+    /// Parameters (0-based) the client left untyped that were taken as `TEXT[]`.
+    pub text_arrays: Vec<usize>,
+}
+
+/// `text` with each `$n` whose type the client declared as `declared[n-1]` (an
+/// SQL type such as `TEXT[]`) written `CAST($n AS type)`, and each untyped `$n`
+/// that is the array of `x = ANY($n)` written `CAST($n AS TEXT[])`, the type
+/// Postgres would infer for a text element. DataFusion cannot infer a
+/// parameter's type there; psycopg 3 (and so pgcli) sends exactly that, with
+/// the list as an untyped `{r,p}`. `None` when nothing changes.
+pub fn cast_placeholders(text: &str, declared: &[Option<String>]) -> Option<CastPlaceholders> {
+    if !text.contains('$') {
+        return None;
+    }
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, text).ok()?;
+    let index = |e: &Expr| match e {
+        Expr::Value(ValueWithSpan { value: Value::Placeholder(name), .. }) => {
+            name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).and_then(|n| n.checked_sub(1))
+        }
+        _ => None,
+    };
+    let mut text_arrays = Vec::new();
+    let mut changed = false;
+    for statement in &mut statements {
+        let _ = visit_expressions_mut(statement, |e| {
+            if let Expr::AnyOp { right, .. } = e
+                && let Some(i) = index(right)
+                && declared.get(i).is_none_or(Option::is_none)
+                && let Ok(cast) = parse_expr(&format!("CAST({right} AS TEXT[])"))
+            {
+                **right = cast;
+                text_arrays.push(i);
+                changed = true;
+            } else if let Some(i) = index(e)
+                && let Some(Some(ty)) = declared.get(i)
+                && let Ok(cast) = parse_expr(&format!("CAST({e} AS {ty})"))
+            {
+                *e = cast;
+                changed = true;
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    let text = statements.iter().map(ToString::to_string).collect::<Vec<_>>().join(";\n");
+    changed.then_some(CastPlaceholders { text, text_arrays })
+}
+
 fn parse_expr(text: &str) -> Result<Expr, datafusion::sql::sqlparser::parser::ParserError> {
     Parser::new(&PostgreSqlDialect {}).try_with_sql(text).and_then(|mut p| p.parse_expr())
 }
@@ -375,5 +426,17 @@ mod tests {
         .expect("parses");
         rewrite_from_functions(&mut statements);
         assert_eq!(statements[0].to_string(), "SELECT NULL FROM pg_attribute a");
+    }
+
+    #[test]
+    fn declared_array_parameters_are_cast() {
+        let casts = [None, Some("BIGINT[]".to_owned())];
+        let rewritten = cast_placeholders("SELECT 1 FROM t WHERE a = $1 AND b = ANY($2)", &casts).expect("rewritten");
+        assert_eq!(rewritten.text, "SELECT 1 FROM t WHERE a = $1 AND b = ANY(CAST($2 AS BIGINT[]))");
+        assert!(rewritten.text_arrays.is_empty());
+        let untyped = cast_placeholders("SELECT 1 FROM t WHERE k = ANY($1)", &[None]).expect("rewritten");
+        assert_eq!(untyped.text, "SELECT 1 FROM t WHERE k = ANY(CAST($1 AS TEXT[]))");
+        assert_eq!(untyped.text_arrays, [0]);
+        assert_eq!(cast_placeholders("SELECT $1", &[None]), None);
     }
 }

@@ -113,8 +113,14 @@ impl QueryParser for PlanParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        tracing::debug!(sql = %sql, "pg parse");
+        tracing::debug!(sql = %sql, ?types, "pg parse");
         let session = session_of(client)?;
+        let casts: Vec<Option<String>> = types.iter().map(|t| t.as_ref().and_then(array_sql_type)).collect();
+        let rewritten = sediment_sql::cast_placeholders(sql, &casts);
+        let (sql, text_arrays) = match &rewritten {
+            Some(r) => (r.text.as_str(), r.text_arrays.as_slice()),
+            None => (sql, &[][..]),
+        };
         // None: only comments. pgwire stores an empty statement that answers EmptyQuery.
         let (schema, mut inferred, origins) = match plan_one(client, &session, sql).await? {
             None => return Ok(None),
@@ -140,7 +146,8 @@ impl QueryParser for PlanParser {
                 };
                 // TEXT rather than UNKNOWN: drivers then send strings, which decode to
                 // Utf8 values that DataFusion coerces where the context needs it.
-                Ok(server.or_else(|| types.get(i).cloned().flatten()).unwrap_or(Type::TEXT))
+                let default = if text_arrays.contains(&i) { Type::TEXT_ARRAY } else { Type::TEXT };
+                Ok(server.or_else(|| types.get(i).cloned().flatten()).unwrap_or(default))
             })
             .collect::<PgWireResult<Vec<_>>>()?;
         Ok(Some(PreparedPlan { sql: sql.to_owned(), schema, inferred, wire_types, origins }))
@@ -154,6 +161,24 @@ impl QueryParser for PlanParser {
         let fields = arrow_schema_to_pg_fields(&stmt.schema, column_format.unwrap_or(&Format::UnifiedText), None)?;
         Ok(origins::apply(fields, &stmt.origins))
     }
+}
+
+/// The SQL spelling of a declared array parameter type, for the cast that
+/// lets DataFusion plan `x = ANY($n)`.
+fn array_sql_type(ty: &Type) -> Option<String> {
+    let sql = match *ty {
+        Type::TEXT_ARRAY | Type::VARCHAR_ARRAY | Type::NAME_ARRAY | Type::BPCHAR_ARRAY | Type::CHAR_ARRAY => "TEXT[]",
+        Type::INT2_ARRAY => "SMALLINT[]",
+        // Our catalog's oid columns are 32-bit integers.
+        Type::INT4_ARRAY | Type::OID_ARRAY => "INT[]",
+        Type::INT8_ARRAY => "BIGINT[]",
+        Type::FLOAT4_ARRAY => "REAL[]",
+        Type::FLOAT8_ARRAY => "DOUBLE PRECISION[]",
+        Type::BOOL_ARRAY => "BOOLEAN[]",
+        Type::TIMESTAMP_ARRAY => "TIMESTAMP[]",
+        _ => return None,
+    };
+    Some(sql.to_owned())
 }
 
 /// The plan of a text that must hold at most one statement.

@@ -498,3 +498,25 @@ async fn row_descriptions_name_the_table_column_as_pg_class_and_pg_attribute_do(
     assert_eq!((columns[1].table_oid(), columns[1].column_id()), (Some(oid), Some(attnum("usage").1)), "usage AS u");
     assert_eq!((columns[2].table_oid(), columns[2].column_id()), (None, None), "a computed column has no table");
 }
+
+#[tokio::test]
+async fn untyped_and_declared_array_parameters_work_with_any() {
+    let (server, _data) = TestServer::spawn().await;
+    server.write_ok("demo", DATA).await;
+    let client = server.pg("demo").await;
+    // No declared type: the server answers text[] for `= ANY($1)`, as Postgres infers.
+    let statement = client.prepare("SELECT host FROM cpu WHERE host = ANY($1) ORDER BY host").await.expect("Parse");
+    assert_eq!(statement.params(), [tokio_postgres::types::Type::TEXT_ARRAY]);
+    let rows = client.query(&statement, &[&vec!["b", "zz"]]).await.expect("Execute");
+    assert_eq!(rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>(), ["b"]);
+    // A declared int8[] is cast as declared.
+    let statement = client
+        .prepare_typed(
+            "SELECT host FROM cpu WHERE n = ANY($1) ORDER BY host",
+            &[tokio_postgres::types::Type::INT8_ARRAY],
+        )
+        .await
+        .expect("Parse with a declared type");
+    let rows = client.query(&statement, &[&vec![3i64, 4]]).await.expect("Execute");
+    assert_eq!(rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>(), ["a", "b"]);
+}
