@@ -12,6 +12,7 @@
 //! misses `EXPLAIN ANALYZE COPY ...`; `SQLOptions::verify_plan` walks into EXPLAIN.
 
 mod error;
+pub mod influxql;
 mod rewrite;
 mod statement;
 

@@ -20,6 +20,8 @@ use datafusion::sql::sqlparser::parser::Parser;
 ///   function name in our `pg_type`) with it. The rewriting parser would turn
 ///   the cast into an oid lookup, and the comparison into casting every name to
 ///   an integer; comparing names is what the client asks.
+/// - `oid::regtype::text`: the type's name, `format_type(oid, NULL)`; the
+///   rewriting parser would give the number.
 /// - `user`, unquoted: Postgres' `current_user`.
 /// - A function in FROM with an alias and no column list (`generate_series(1, 3)
 ///   AS i`, `string_to_array(x, ',') s`): in Postgres its one column takes the
@@ -43,7 +45,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 /// client's own text.
 pub(crate) fn postgres_rewrites(text: &str) -> Option<String> {
     let lower = text.to_ascii_lowercase();
-    if !lower.contains("regproc") && !lower.contains("search_path") {
+    if !lower.contains("regproc") && !lower.contains("search_path") && !lower.contains("regtype") {
         return None;
     }
     let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, text).ok()?;
@@ -306,6 +308,17 @@ impl VisitorMut for Rewriter {
                 }
             }
         }
+        // `oid::regtype::text` is the type's name (pgcli's column completion).
+        if self.casts
+            && let Expr::Cast { expr: inner, data_type, .. } = expr
+            && matches!(data_type.to_string().to_lowercase().as_str(), "text" | "varchar" | "name")
+            && let Expr::Cast { expr: oid, data_type: inner_type, .. } = inner.as_ref()
+            && inner_type.to_string().to_lowercase().trim_start_matches("pg_catalog.") == "regtype"
+            && let Ok(name) = parse_expr(&format!("format_type({oid}, NULL)"))
+        {
+            *expr = name;
+            self.changed = true;
+        }
         if self.casts
             && let Expr::Cast { expr: inner, data_type, .. } = expr
             && data_type.to_string().to_lowercase().trim_start_matches("pg_catalog.") == "regproc"
@@ -438,5 +451,12 @@ mod tests {
         assert_eq!(untyped.text, "SELECT 1 FROM t WHERE k = ANY(CAST($1 AS TEXT[]))");
         assert_eq!(untyped.text_arrays, [0]);
         assert_eq!(cast_placeholders("SELECT $1", &[None]), None);
+    }
+
+    #[test]
+    fn regtype_names_are_format_type() {
+        let rewritten =
+            postgres_rewrites("SELECT att.atttypid::regtype::text FROM pg_attribute att").expect("rewritten");
+        assert_eq!(rewritten, "SELECT format_type(att.atttypid, NULL) FROM pg_attribute att");
     }
 }
