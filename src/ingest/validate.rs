@@ -68,9 +68,12 @@ pub fn validate<'a>(catalog: &CatalogState, db: &str, points: Vec<NumberedPoint<
             match kind_of(name) {
                 Some(existing) if existing == kind => {}
                 Some(existing) => {
+                    let (existing, kind) = (existing.to_string(), kind.to_string());
                     reason = Some(format!(
-                        "column {name:?} of table {:?} is a {existing}, but this line writes a {kind}",
-                        point.measurement
+                        "column {name:?} of table {:?} is {} {existing}, but this line writes {} {kind}",
+                        point.measurement,
+                        article(&existing),
+                        article(&kind),
                     ));
                     break;
                 }
@@ -107,6 +110,11 @@ pub fn validate<'a>(catalog: &CatalogState, db: &str, points: Vec<NumberedPoint<
         out.ops.clear();
     }
     out
+}
+
+/// "a float field", "an integer field".
+fn article(noun: &str) -> &'static str {
+    if noun.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
 }
 
 #[cfg(test)]
