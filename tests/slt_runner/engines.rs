@@ -171,7 +171,12 @@ impl Wire {
         if !response.status().is_success() {
             let status = response.status();
             let body = response.text().await.unwrap_or_default();
-            return Err(SltError::runner(format!("/write answered {status}: {body}")));
+            // The 1.x body's `error` names each rejected line, like the in-process engine does.
+            let message = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+                .unwrap_or(body);
+            return Err(SltError::runner(format!("/write answered {status}: {message}")));
         }
         Ok(DBOutput::StatementComplete(0))
     }
