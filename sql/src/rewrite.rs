@@ -139,6 +139,26 @@ pub fn cast_placeholders(text: &str, declared: &[Option<String>]) -> Option<Cast
     changed.then_some(CastPlaceholders { text, text_arrays })
 }
 
+fn is_regtype_cast(e: &Expr) -> bool {
+    matches!(e, Expr::Cast { data_type, .. } if data_type.to_string().eq_ignore_ascii_case("regtype"))
+}
+
+/// Removes `::regtype[]` casts in `e` (directly or as COALESCE arguments);
+/// true when there was at least one.
+fn strip_regtype_array_casts(e: &mut Expr) -> bool {
+    let mut found = false;
+    let _ = visit_expressions_mut(e, |inner| {
+        if let Expr::Cast { expr: value, data_type, .. } = inner
+            && data_type.to_string().eq_ignore_ascii_case("regtype[]")
+        {
+            *inner = value.as_ref().clone();
+            found = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
 fn parse_expr(text: &str) -> Result<Expr, datafusion::sql::sqlparser::parser::ParserError> {
     Parser::new(&PostgreSqlDialect {}).try_with_sql(text).and_then(|mut p| p.parse_expr())
 }
@@ -308,6 +328,35 @@ impl VisitorMut for Rewriter {
                 }
             }
         }
+        // `oids::regtype[]::text[]` (also inside COALESCE) is the types' names.
+        if self.casts
+            && let Expr::Cast { expr: inner, data_type, .. } = expr
+            && data_type.to_string().to_lowercase() == "text[]"
+            && strip_regtype_array_casts(inner)
+            && let Ok(names) = parse_expr(&format!("pg_oidvector_type_names({inner})"))
+        {
+            *expr = names;
+            self.changed = true;
+        }
+        // `a::regtype != 'trigger'::regtype` compares type names.
+        if self.casts
+            && let Expr::BinaryOp { left, right, .. } = expr
+            && is_regtype_cast(left)
+            && is_regtype_cast(right)
+        {
+            for side in [left, right] {
+                if let Expr::Cast { expr: value, .. } = side.as_mut() {
+                    let replacement = match value.as_ref() {
+                        Expr::Value(_) => Ok(value.as_ref().clone()),
+                        other => parse_expr(&format!("format_type({other}, NULL)")),
+                    };
+                    if let Ok(replacement) = replacement {
+                        **side = replacement;
+                        self.changed = true;
+                    }
+                }
+            }
+        }
         // `oid::regtype::text` is the type's name (pgcli's column completion).
         if self.casts
             && let Expr::Cast { expr: inner, data_type, .. } = expr
@@ -458,5 +507,17 @@ mod tests {
         let rewritten =
             postgres_rewrites("SELECT att.atttypid::regtype::text FROM pg_attribute att").expect("rewritten");
         assert_eq!(rewritten, "SELECT format_type(att.atttypid, NULL) FROM pg_attribute att");
+    }
+
+    #[test]
+    fn regtype_arrays_and_comparisons_become_names() {
+        let text = "SELECT COALESCE(proallargtypes::regtype[], proargtypes::regtype[])::text[] FROM pg_proc p \
+                    WHERE p.prorettype::regtype != 'trigger'::regtype";
+        let rewritten = postgres_rewrites(text).expect("rewritten");
+        assert_eq!(
+            rewritten,
+            "SELECT pg_oidvector_type_names(COALESCE(proallargtypes, proargtypes)) FROM pg_proc p \
+             WHERE format_type(p.prorettype, NULL) <> 'trigger'"
+        );
     }
 }

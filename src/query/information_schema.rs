@@ -80,8 +80,9 @@ fn pg_type(arrow_type: &str) -> Option<Type> {
     arrow_pg::datatypes::into_pg_type(&data_type).ok()
 }
 
-/// `information_schema.columns.data_type` spells types as the SQL standard does.
-fn standard_name(ty: &Type) -> String {
+/// `information_schema.columns.data_type` spells types as the SQL standard
+/// does, and so does `regtype`'s text.
+pub(crate) fn standard_name(ty: &Type) -> String {
     match *ty {
         Type::BOOL => "boolean".to_owned(),
         Type::INT2 => "smallint".to_owned(),

@@ -17,6 +17,9 @@ pub(crate) fn register(ctx: &SessionContext) {
     if let Ok(inner) = ctx.udf("to_timestamp") {
         ctx.register_udf(ScalarUDF::new_from_impl(PgToTimestamp { inner }));
     }
+    ctx.register_udf(ScalarUDF::new_from_impl(OidVectorTypeNames {
+        signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+    }));
     ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject {
         signature: Signature::variadic_any(Volatility::Immutable),
     }));
@@ -119,6 +122,53 @@ impl ScalarUDFImpl for PgToTimestamp {
             }
         }
         self.inner.invoke_with_args(args)
+    }
+}
+
+/// `pg_oidvector_type_names('23 25')` → `[integer, text]`: what
+/// `proargtypes::regtype[]::text[]` means (pgcli's function completion; the
+/// SQL front end rewrites the casts into this call). Our `pg_proc` keeps
+/// oidvectors as text.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct OidVectorTypeNames {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for OidVectorTypeNames {
+    fn name(&self) -> &str {
+        "pg_oidvector_type_names"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::new_list(DataType::Utf8, true))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::{Array, AsArray, ListBuilder};
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let vectors = arrays[0].as_string::<i32>();
+        let mut out = ListBuilder::new(StringBuilder::new());
+        for i in 0..vectors.len() {
+            if vectors.is_null(i) {
+                out.append_null();
+                continue;
+            }
+            let oids = vectors.value(i).split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+            for oid in oids {
+                let name = oid
+                    .parse::<u32>()
+                    .ok()
+                    .and_then(pgwire::api::Type::from_oid)
+                    .map_or_else(|| oid.to_owned(), |ty| crate::query::information_schema::standard_name(&ty));
+                out.values().append_value(name);
+            }
+            out.append(true);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
 }
 

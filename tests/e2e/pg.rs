@@ -520,3 +520,34 @@ async fn untyped_and_declared_array_parameters_work_with_any() {
     let rows = client.query(&statement, &[&vec![3i64, 4]]).await.expect("Execute");
     assert_eq!(rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>(), ["a", "b"]);
 }
+
+/// pgcli refreshes its completions in one background pass with no error
+/// handling: one failing catalog query and it completes nothing at all.
+#[tokio::test]
+async fn pgcli_completion_refresh_learns_tables_columns_and_functions() {
+    let (server, _data) = TestServer::spawn().await;
+    server.write_ok("demo", DATA).await;
+    let script = r#"
+import sys
+from pgcli.pgexecute import PGExecute
+from pgcli.completion_refresher import CompletionRefresher
+from pgspecial.main import PGSpecial
+e = PGExecute(database="demo", user="tester", password="", host="127.0.0.1", port=int(sys.argv[1]), dsn=None)
+done = []
+CompletionRefresher()._bg_refresh(e, PGSpecial(), [done.append], settings={"single_connection": True})
+c = done[0]
+print(",".join(sorted(c.dbmetadata["tables"]["public"].keys())))
+# pgcli quotes names it holds to be keywords (`"host"`); the names are what matter.
+print(",".join(sorted(col.strip('"') for col in c.dbmetadata["tables"]["public"]["cpu"].keys())))
+print(sum(len(v) for v in c.dbmetadata["functions"].values()) > 100)
+"#;
+    let output = tokio::process::Command::new("python3")
+        .args(["-c", script, &server.pg_port.to_string()])
+        .output()
+        .await
+        .expect("python3 runs (.ci/run installs pgcli)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "pgcli refresh failed: {}{stdout}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines, ["cpu", "host,n,region,time,usage", "True"]);
+}
