@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route(PATH_HEALTH, get(health))
         .route(PATH_PING, get(ping).head(ping))
         .fallback(not_found)
+        .layer(axum::middleware::map_response(version_headers))
         .layer(DefaultBodyLimit::max(limit))
         .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(state)
@@ -59,7 +60,11 @@ async fn health() -> &'static str {
 }
 
 async fn ping() -> Response {
-    let mut response = StatusCode::NO_CONTENT.into_response();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// InfluxDB answers every request with its version; clients and Telegraf read it.
+async fn version_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert("X-Influxdb-Version", HeaderValue::from_static(INFLUXDB_VERSION));
     headers.insert("X-Influxdb-Build", HeaderValue::from_static("OSS"));

@@ -2,6 +2,7 @@
 //! buffer and Parquet files in object storage.
 
 pub mod engine;
+pub mod influxql;
 mod information_schema;
 mod percentile;
 mod pg_functions;

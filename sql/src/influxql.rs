@@ -7,6 +7,7 @@
 //! ```
 
 pub mod ast;
+pub mod condition;
 mod lexer;
 mod parser;
 

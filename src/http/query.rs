@@ -1,10 +1,11 @@
 //! Query endpoints: `/api/v3/query_sql` and the 1.x `/query`.
 //!
-//! `/query` speaks InfluxQL. Until the InfluxQL front end lands it answers the
-//! statement every Telegraf sends at start, `CREATE DATABASE`, like InfluxDB
-//! 1.x, and says plainly that other InfluxQL is not supported yet.
+//! `/query` speaks InfluxQL with 1.x's response shape: a parse error is a 400,
+//! an error while a statement runs is that statement's `error` in a 200.
+//! Meta statements and `CREATE DATABASE` are answered; the rest of InfluxQL
+//! says plainly that it is not supported yet.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -12,11 +13,14 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::error::{ErrorKind, classify_datafusion, classify_ingest, classify_query};
+use sediment_sql::influxql::{self, Statement, ast::Literal};
+
+use crate::error::{ErrorKind, classify_datafusion, classify_query};
 use crate::http::AppState;
 use crate::http::error::{Api, HttpError};
 use crate::http::format::{self, Format};
 use crate::query::engine::Planned;
+use crate::query::influxql::{self as influxql_meta, Context, Series};
 
 type Params = Query<HashMap<String, String>>;
 
@@ -117,54 +121,98 @@ pub(crate) async fn query_v1_post(
 
 async fn query_v1(state: &AppState, params: HashMap<String, String>) -> Result<Response, HttpError> {
     let api = Api::V1;
+    let invalid = |m: String| HttpError::new(api, ErrorKind::InvalidRequest, m);
     let q = params
         .get("q")
         .filter(|q| !q.trim().is_empty())
-        .ok_or_else(|| HttpError::new(api, ErrorKind::InvalidRequest, "missing required parameter \"q\""))?;
-    let mut results = Vec::new();
-    for (statement_id, statement) in q.split(';').map(str::trim).filter(|s| !s.is_empty()).enumerate() {
-        let Some(name) = create_database_name(statement) else {
-            return Err(HttpError::new(
-                api,
-                ErrorKind::Unsupported,
-                format!("InfluxQL is not supported yet (only CREATE DATABASE is): {statement}"),
-            ));
-        };
-        match state.ingester.create_database(&name).await {
-            Ok(()) => results.push(json!({ "statement_id": statement_id })),
-            Err(e) if classify_ingest(&e) == ErrorKind::InvalidRequest => {
-                results.push(json!({ "statement_id": statement_id, "error": e.to_string() }));
+        .ok_or_else(|| invalid("missing required parameter \"q\"".into()))?;
+    let statements = influxql::parse(q)
+        .map_err(|e| HttpError::new(api, ErrorKind::QuerySyntax, format!("error parsing query: {e}")))?;
+    let bound = match params.get("params") {
+        Some(text) => bound_params(text).map_err(invalid)?,
+        None => BTreeMap::new(),
+    };
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    let cx = Context { db: params.get("db").map(String::as_str).filter(|d| !d.is_empty()), params: &bound, now };
+    let mut results = Vec::with_capacity(statements.len());
+    for (statement_id, statement) in statements.iter().enumerate() {
+        let result = match run_statement(state, statement, &cx).await {
+            Ok(series) if series.is_empty() => json!({ "statement_id": statement_id }),
+            Ok(series) => {
+                json!({ "statement_id": statement_id, "series": series.iter().map(series_json).collect::<Vec<_>>() })
             }
-            Err(e) => return Err(HttpError::new(api, classify_ingest(&e), e.to_string())),
-        }
+            // 1.x: an error while a statement runs is a 200 with the error in its result.
+            Err(message) => json!({ "statement_id": statement_id, "error": message }),
+        };
+        results.push(result);
     }
-    Ok(axum::Json(json!({ "results": results })).into_response())
+    let mut response = axum::Json(json!({ "results": results })).into_response();
+    response
+        .headers_mut()
+        .insert("X-Influxdb-Version", axum::http::HeaderValue::from_static(crate::http::INFLUXDB_VERSION));
+    Ok(response)
 }
 
-/// The database named by `CREATE DATABASE <name> [WITH ...]`, unquoting `"name"`.
-fn create_database_name(statement: &str) -> Option<String> {
-    let mut words = statement.splitn(3, char::is_whitespace);
-    let create = words.next()?;
-    let database = words.next()?;
-    if !create.eq_ignore_ascii_case("create") || !database.eq_ignore_ascii_case("database") {
-        return None;
+/// Runs one statement; an error is the text 1.x puts in the statement's result.
+async fn run_statement(state: &AppState, statement: &Statement, cx: &Context<'_>) -> Result<Vec<Series>, String> {
+    if let Statement::CreateDatabase { name, .. } = statement {
+        return state.ingester.create_database(name).await.map(|()| Vec::new()).map_err(|e| e.to_string());
     }
-    let rest = words.next()?.trim_start();
-    if let Some(quoted) = rest.strip_prefix('"') {
-        let mut name = String::new();
-        let mut chars = quoted.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => name.push(chars.next()?),
-                '"' => return Some(name),
-                c => name.push(c),
-            }
-        }
-        None
-    } else {
-        let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-        (!name.is_empty()).then_some(name)
+    match influxql_meta::show(&state.engine, statement, cx).await {
+        Ok(Some(series)) => Ok(series),
+        Ok(None) => Err(format!("{} is not supported yet", statement_kind(statement))),
+        Err(e) => Err(e.to_string()),
     }
+}
+
+fn statement_kind(statement: &Statement) -> &'static str {
+    match statement {
+        Statement::Select(_) => "SELECT",
+        Statement::DropDatabase { .. } => "DROP DATABASE",
+        Statement::DropMeasurement { .. } => "DROP MEASUREMENT",
+        Statement::DropSeries { .. } => "DROP SERIES",
+        Statement::Delete { .. } => "DELETE",
+        Statement::CreateRetentionPolicy { .. } => "CREATE RETENTION POLICY",
+        Statement::AlterRetentionPolicy { .. } => "ALTER RETENTION POLICY",
+        Statement::DropRetentionPolicy { .. } => "DROP RETENTION POLICY",
+        _ => "this statement",
+    }
+}
+
+fn series_json(series: &Series) -> serde_json::Value {
+    let mut object = serde_json::Map::new();
+    if let Some(name) = &series.name {
+        object.insert("name".into(), json!(name));
+    }
+    if let Some(tags) = &series.tags {
+        object.insert("tags".into(), json!(tags));
+    }
+    object.insert("columns".into(), json!(series.columns));
+    object.insert("values".into(), json!(series.values));
+    serde_json::Value::Object(object)
+}
+
+/// `params={"h":"server01","v":55}`: bound parameters as InfluxQL literals.
+fn bound_params(text: &str) -> Result<BTreeMap<String, Literal>, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("error parsing query parameters: {e}"))?;
+    let object = value.as_object().ok_or_else(|| "query parameters must be a JSON object".to_owned())?;
+    let mut out = BTreeMap::new();
+    for (name, value) in object {
+        let literal = match value {
+            serde_json::Value::String(s) => Literal::String(s.clone()),
+            serde_json::Value::Bool(b) => Literal::Boolean(*b),
+            serde_json::Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => Literal::Integer(i),
+                (None, Some(u), _) => Literal::Unsigned(u),
+                (None, None, Some(f)) => Literal::Float(f),
+                _ => return Err(format!("parameter {name:?}: unsupported number {n}")),
+            },
+            other => return Err(format!("parameter {name:?}: unsupported value {other}")),
+        };
+        out.insert(name.clone(), literal);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -172,10 +220,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn create_database_names_are_found_quoted_or_not() {
-        assert_eq!(create_database_name("CREATE DATABASE telegraf").as_deref(), Some("telegraf"));
-        assert_eq!(create_database_name("create database \"my db\" WITH DURATION 1d").as_deref(), Some("my db"));
-        assert_eq!(create_database_name("SHOW DATABASES"), None);
-        assert_eq!(create_database_name("CREATE DATABASE"), None);
+    fn bound_params_become_literals() {
+        let params = bound_params(r#"{"h": "server01", "v": 55, "f": 1.5, "b": true}"#).expect("parses");
+        assert_eq!(params["h"], Literal::String("server01".into()));
+        assert_eq!(params["v"], Literal::Integer(55));
+        assert_eq!(params["f"], Literal::Float(1.5));
+        assert_eq!(params["b"], Literal::Boolean(true));
+        assert!(bound_params("[1]").is_err());
     }
 }

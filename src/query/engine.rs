@@ -74,6 +74,10 @@ impl QueryEngine {
         Ok(Self { catalog, buffer, runtime, store_url, config })
     }
 
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
     /// A session on database `db`.
     ///
     /// # Errors
@@ -160,6 +164,15 @@ impl QuerySession {
 
     pub fn state(&self) -> SessionState {
         self.ctx.state()
+    }
+
+    /// Table `name` of this database, to build a plan on directly.
+    ///
+    /// # Errors
+    /// The table does not exist.
+    pub async fn table(&self, name: &str) -> Result<datafusion::dataframe::DataFrame, QueryError> {
+        let reference = datafusion::common::TableReference::partial("public", name);
+        Ok(self.ctx.table(reference).await?)
     }
 
     /// Plans every statement in `sql`, refusing anything that is not read-only.

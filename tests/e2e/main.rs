@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `sediment` binary, real HTTP and Postgres clients.
 
 mod durability;
+mod influxql;
 mod pg;
 mod query;
 mod s3;

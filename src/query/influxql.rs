@@ -1,0 +1,391 @@
+//! InfluxQL statements that describe a database rather than read its points:
+//! SHOW DATABASES, MEASUREMENTS, TAG KEYS, TAG VALUES, FIELD KEYS, SERIES and
+//! RETENTION POLICIES. The answers are InfluxDB 1.x's result model, series of
+//! rows, which `http` encodes.
+//!
+//! Names and types come from the catalog; tag values and series come from the
+//! data (buffer and Parquet, deduplicated), through DataFusion plans.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use datafusion::logical_expr::{Expr as DfExpr, col};
+use regex::Regex;
+use sediment_catalog::{ColumnKind, Database, Table};
+use sediment_sql::influxql::ast::{Literal, MeasurementName, Source, Statement, TagKeyMatch};
+use sediment_sql::influxql::condition::{ConditionError, Scope, condition};
+use serde_json::Value;
+
+use crate::query::{QueryEngine, QueryError};
+
+/// One series of a 1.x result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub name: Option<String>,
+    pub tags: Option<BTreeMap<String, String>>,
+    pub columns: Vec<String>,
+    pub values: Vec<Vec<Value>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InfluxqlError {
+    #[error("database name required")]
+    DatabaseRequired,
+    #[error("database not found: {0}")]
+    DatabaseNotFound(String),
+    #[error("{0}")]
+    Condition(#[from] ConditionError),
+    #[error("invalid regex /{0}/: {1}")]
+    Regex(String, String),
+    #[error("{0} is not supported yet")]
+    Unsupported(String),
+    #[error(transparent)]
+    Query(#[from] QueryError),
+}
+
+impl From<datafusion::error::DataFusionError> for InfluxqlError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        Self::Query(QueryError::DataFusion(e))
+    }
+}
+
+type Result<T, E = InfluxqlError> = std::result::Result<T, E>;
+
+/// What a statement runs with: the request's database, bound parameters and clock.
+#[derive(Debug)]
+pub struct Context<'a> {
+    pub db: Option<&'a str>,
+    pub params: &'a BTreeMap<String, Literal>,
+    /// Nanoseconds since the epoch when the request arrived.
+    pub now: i64,
+}
+
+fn regex(pattern: &str) -> Result<Regex> {
+    Regex::new(pattern).map_err(|e| InfluxqlError::Regex(pattern.to_owned(), e.to_string()))
+}
+
+fn text(s: &str) -> Value {
+    Value::String(s.to_owned())
+}
+
+/// The series a meta statement answers, or `None` when `statement` is not one.
+///
+/// # Errors
+/// No database, an unknown database, a bad condition or regex, a failed scan.
+pub async fn show(engine: &QueryEngine, statement: &Statement, cx: &Context<'_>) -> Result<Option<Vec<Series>>> {
+    let snapshot = engine.catalog().snapshot();
+    let database = |on: &Option<String>| -> Result<Database> {
+        let name = on.as_deref().or(cx.db).filter(|d| !d.is_empty()).ok_or(InfluxqlError::DatabaseRequired)?;
+        snapshot.database(name).cloned().ok_or_else(|| InfluxqlError::DatabaseNotFound(name.to_owned()))
+    };
+    let series = match statement {
+        Statement::ShowDatabases => {
+            let values: Vec<Vec<Value>> = snapshot.databases.keys().map(|d| vec![text(d)]).collect();
+            one_series(Some("databases"), &["name"], values)
+        }
+        Statement::ShowRetentionPolicies { on } => {
+            let db = database(on)?;
+            let duration = go_duration(db.retention_ns.unwrap_or(0));
+            let values =
+                vec![vec![text("autogen"), text(&duration), text("168h0m0s"), Value::from(1), Value::Bool(true)]];
+            one_series(None, &["name", "duration", "shardGroupDuration", "replicaN", "default"], values)
+        }
+        Statement::ShowMeasurements { on, with_measurement, condition: filter, limit, offset } => {
+            let db = database(on)?;
+            let mut names = Vec::new();
+            for table in db.tables.values() {
+                let named = match with_measurement {
+                    None => true,
+                    Some(MeasurementName::Name(n)) => &table.name == n,
+                    Some(MeasurementName::Regex(r)) => regex(r)?.is_match(&table.name),
+                };
+                if named && has_rows(engine, &db, table, filter.as_ref(), cx).await? {
+                    names.push(vec![text(&table.name)]);
+                }
+            }
+            one_series(Some("measurements"), &["name"], page(names, *limit, *offset))
+        }
+        Statement::ShowTagKeys { on, from, condition: filter, limit, offset } => {
+            let db = database(on)?;
+            let mut out = Vec::new();
+            for table in measurements(&db, from)? {
+                if filter.is_some() && !has_rows(engine, &db, table, filter.as_ref(), cx).await? {
+                    continue;
+                }
+                let keys = sorted(columns(table, |k| matches!(k, ColumnKind::Tag)).map(|(name, _)| vec![text(name)]));
+                if let Some(s) = named_series(&table.name, &["tagKey"], page(keys, *limit, *offset)) {
+                    out.push(s);
+                }
+            }
+            out
+        }
+        Statement::ShowFieldKeys { on, from, limit, offset } => {
+            let db = database(on)?;
+            let mut out = Vec::new();
+            for table in measurements(&db, from)? {
+                let fields = sorted(columns(table, |k| matches!(k, ColumnKind::Field(_))).map(|(name, kind)| {
+                    let ColumnKind::Field(t) = kind else { unreachable!("filtered to fields") };
+                    vec![text(name), text(&t.to_string())]
+                }));
+                if let Some(s) = named_series(&table.name, &["fieldKey", "fieldType"], page(fields, *limit, *offset)) {
+                    out.push(s);
+                }
+            }
+            out
+        }
+        Statement::ShowTagValues { on, from, key, condition: filter, limit, offset } => {
+            let db = database(on)?;
+            let mut out = Vec::new();
+            for table in measurements(&db, from)? {
+                let mut keys = Vec::new();
+                for (name, _) in columns(table, |k| matches!(k, ColumnKind::Tag)) {
+                    if key_matches(key, name)? {
+                        keys.push(name.to_owned());
+                    }
+                }
+                keys.sort();
+                let mut values = Vec::new();
+                for k in &keys {
+                    for v in distinct(engine, &db, table, &[k.clone()], filter.as_ref(), cx).await? {
+                        if let Some(Some(v)) = v.into_iter().next() {
+                            values.push(vec![text(k), text(&v)]);
+                        }
+                    }
+                }
+                if let Some(s) = named_series(&table.name, &["key", "value"], page(values, *limit, *offset)) {
+                    out.push(s);
+                }
+            }
+            out
+        }
+        Statement::ShowSeries { on, from, condition: filter, limit, offset } => {
+            let db = database(on)?;
+            let mut keys = Vec::new();
+            for table in measurements(&db, from)? {
+                let tags: Vec<String> =
+                    columns(table, |k| matches!(k, ColumnKind::Tag)).map(|(n, _)| n.to_owned()).collect();
+                let mut sorted_tags = tags.clone();
+                sorted_tags.sort();
+                let rows = if tags.is_empty() {
+                    if has_rows(engine, &db, table, filter.as_ref(), cx).await? { vec![Vec::new()] } else { Vec::new() }
+                } else {
+                    distinct(engine, &db, table, &sorted_tags, filter.as_ref(), cx).await?
+                };
+                for row in rows {
+                    keys.push(series_key(&table.name, &sorted_tags, &row));
+                }
+            }
+            keys.sort();
+            let values = keys.into_iter().map(|k| vec![Value::String(k)]).collect();
+            one_series(None, &["key"], page(values, *limit, *offset))
+        }
+        Statement::ShowCardinality { .. } => return Err(InfluxqlError::Unsupported("SHOW ... CARDINALITY".into())),
+        _ => return Ok(None),
+    };
+    Ok(Some(series))
+}
+
+fn one_series(name: Option<&str>, columns: &[&str], values: Vec<Vec<Value>>) -> Vec<Series> {
+    if values.is_empty() {
+        return Vec::new();
+    }
+    vec![Series {
+        name: name.map(str::to_owned),
+        tags: None,
+        columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+        values,
+    }]
+}
+
+fn named_series(name: &str, columns: &[&str], values: Vec<Vec<Value>>) -> Option<Series> {
+    one_series(Some(name), columns, values).pop()
+}
+
+fn sorted(rows: impl Iterator<Item = Vec<Value>>) -> Vec<Vec<Value>> {
+    let mut rows: Vec<_> = rows.collect();
+    rows.sort_by(|a, b| a.first().and_then(Value::as_str).cmp(&b.first().and_then(Value::as_str)));
+    rows
+}
+
+fn page<T>(rows: Vec<T>, limit: Option<u64>, offset: Option<u64>) -> Vec<T> {
+    let offset = usize::try_from(offset.unwrap_or(0)).unwrap_or(usize::MAX);
+    let limit = limit.filter(|l| *l > 0).map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+    rows.into_iter().skip(offset).take(limit).collect()
+}
+
+fn columns(table: &Table, want: impl Fn(&ColumnKind) -> bool) -> impl Iterator<Item = (&str, &ColumnKind)> {
+    table.columns.iter().filter(move |c| want(&c.kind)).map(|c| (c.name.as_str(), &c.kind))
+}
+
+/// The measurements `from` names (all of them when it is empty).
+fn measurements<'a>(db: &'a Database, from: &[Source]) -> Result<Vec<&'a Table>> {
+    if from.is_empty() {
+        return Ok(db.tables.values().collect());
+    }
+    let mut out: Vec<&Table> = Vec::new();
+    for source in from {
+        let Source::Measurement(m) = source else {
+            return Err(InfluxqlError::Unsupported("a subquery in a SHOW statement".into()));
+        };
+        match &m.name {
+            MeasurementName::Name(n) => out.extend(db.tables.get(n)),
+            MeasurementName::Regex(r) => {
+                let re = regex(r)?;
+                out.extend(db.tables.values().filter(|t| re.is_match(&t.name)));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.dedup_by(|a, b| a.name == b.name);
+    Ok(out)
+}
+
+fn key_matches(key: &TagKeyMatch, name: &str) -> Result<bool> {
+    Ok(match key {
+        TagKeyMatch::Eq(k) => k == name,
+        TagKeyMatch::NotEq(k) => k != name,
+        TagKeyMatch::Regex(r) => regex(r)?.is_match(name),
+        TagKeyMatch::NotRegex(r) => !regex(r)?.is_match(name),
+        TagKeyMatch::In(keys) => keys.iter().any(|k| k == name),
+    })
+}
+
+fn filter_expr(
+    table: &Table,
+    filter: Option<&sediment_sql::influxql::ast::Expr>,
+    cx: &Context<'_>,
+) -> Result<Option<DfExpr>> {
+    let Some(filter) = filter else {
+        return Ok(None);
+    };
+    let has_column = |name: &str| table.column(name).is_some();
+    let params = |name: &str| cx.params.get(name).cloned();
+    let scope = Scope { has_column: &has_column, params: &params, now: cx.now };
+    Ok(Some(condition(filter, &scope)?))
+}
+
+async fn has_rows(
+    engine: &QueryEngine,
+    db: &Database,
+    table: &Table,
+    filter: Option<&sediment_sql::influxql::ast::Expr>,
+    cx: &Context<'_>,
+) -> Result<bool> {
+    let Some(filter) = filter_expr(table, filter, cx)? else {
+        return Ok(true);
+    };
+    let session = engine.session(&db.name)?;
+    let batches = session.table(&table.name).await?.filter(filter)?.limit(0, Some(1))?.collect().await?;
+    Ok(batches.iter().any(|b| b.num_rows() > 0))
+}
+
+/// The distinct non-all-null combinations of `tags` in `table`, sorted.
+async fn distinct(
+    engine: &QueryEngine,
+    db: &Database,
+    table: &Table,
+    tags: &[String],
+    filter: Option<&sediment_sql::influxql::ast::Expr>,
+    cx: &Context<'_>,
+) -> Result<Vec<Vec<Option<String>>>> {
+    let session = engine.session(&db.name)?;
+    let mut frame = session.table(&table.name).await?;
+    if let Some(filter) = filter_expr(table, filter, cx)? {
+        frame = frame.filter(filter)?;
+    }
+    let columns: Vec<DfExpr> =
+        tags.iter().map(|t| col(datafusion::common::Column::new_unqualified(t.as_str()))).collect();
+    let any_present = columns
+        .iter()
+        .cloned()
+        .map(DfExpr::is_not_null)
+        .reduce(DfExpr::or)
+        .unwrap_or_else(|| datafusion::prelude::lit(true));
+    let batches = frame.filter(any_present)?.select(columns)?.distinct()?.collect().await?;
+    let mut rows = Vec::new();
+    for batch in &batches {
+        let strings: Vec<Arc<dyn Array>> = batch
+            .columns()
+            .iter()
+            .map(|c| cast(c, &DataType::Utf8))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| InfluxqlError::from(datafusion::error::DataFusionError::from(e)))?;
+        for row in 0..batch.num_rows() {
+            rows.push(
+                strings
+                    .iter()
+                    .map(|c| {
+                        let c = c.as_string::<i32>();
+                        (!c.is_null(row)).then(|| c.value(row).to_owned())
+                    })
+                    .collect(),
+            );
+        }
+    }
+    rows.sort();
+    Ok(rows)
+}
+
+/// `cpu,host=a,region=eu`, escaped as line protocol escapes series keys.
+fn series_key(measurement: &str, tags: &[String], values: &[Option<String>]) -> String {
+    let escape = |s: &str, extra: &[char]| {
+        let mut out = String::with_capacity(s.len());
+        for c in s.chars() {
+            if c == ',' || c == ' ' || extra.contains(&c) {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out
+    };
+    let mut key = escape(measurement, &[]);
+    for (tag, value) in tags.iter().zip(values) {
+        if let Some(value) = value {
+            key.push(',');
+            key.push_str(&escape(tag, &['=']));
+            key.push('=');
+            key.push_str(&escape(value, &['=']));
+        }
+    }
+    key
+}
+
+/// Go's `time.Duration` text, which 1.x prints: `0s`, `168h0m0s`, `1h30m0s`.
+pub fn go_duration(nanos: i64) -> String {
+    if nanos == 0 {
+        return "0s".to_owned();
+    }
+    let secs = nanos / 1_000_000_000;
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_keys_escape_like_line_protocol() {
+        let tags = ["host".to_owned(), "tag key".to_owned()];
+        let key = series_key("weird m,x", &tags, &[Some("a=b".into()), Some("c d".into())]);
+        assert_eq!(key, "weird\\ m\\,x,host=a\\=b,tag\\ key=c\\ d");
+        assert_eq!(series_key("cpu", &tags, &[Some("a".into()), None]), "cpu,host=a");
+    }
+
+    #[test]
+    fn durations_print_like_go() {
+        assert_eq!(go_duration(0), "0s");
+        assert_eq!(go_duration(168 * 3_600_000_000_000), "168h0m0s");
+        assert_eq!(go_duration(90 * 60_000_000_000), "1h30m0s");
+        assert_eq!(go_duration(5_000_000_000), "5s");
+    }
+}

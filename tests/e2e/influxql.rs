@@ -1,0 +1,129 @@
+//! InfluxQL through the 1.x `/query` endpoint.
+
+use serde_json::{Value, json};
+
+use crate::server::TestServer;
+
+const DATA: &str = "cpu,host=a,region=eu usage=1.5,n=3i 1704067200\n\
+                    cpu,host=b,region=us usage=2.5,n=4i 1704067260\n\
+                    mem,host=a used=10i,label=\"x\" 1704067200\n\
+                    events,zone=z1 code=1i 1704067200";
+
+async fn query(server: &TestServer, params: &[(&str, &str)]) -> (u16, Value) {
+    let response = reqwest::Client::new().get(server.url("/query")).query(params).send().await.expect("request");
+    let status = response.status().as_u16();
+    assert!(response.headers().contains_key("x-influxdb-version"), "1.x clients read the version header");
+    (status, response.json().await.expect("JSON body"))
+}
+
+fn first_result(body: &Value) -> &Value {
+    &body["results"][0]
+}
+
+#[tokio::test]
+async fn meta_statements_answer_in_the_1x_shape() {
+    let (server, _data) = TestServer::spawn().await;
+    server.write_ok("sed", DATA).await;
+    server.write_ok("other", "m,t=x v=1 1\nm,t=y v=2 2").await;
+
+    let (status, body) = query(&server, &[("q", "SHOW DATABASES")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        first_result(&body),
+        &json!({"statement_id": 0, "series": [{"name": "databases", "columns": ["name"], "values": [["other"], ["sed"]]}]})
+    );
+
+    let (_, body) = query(&server, &[("db", "sed"), ("q", "SHOW MEASUREMENTS")]).await;
+    assert_eq!(first_result(&body)["series"][0]["values"], json!([["cpu"], ["events"], ["mem"]]));
+    let (_, body) = query(&server, &[("db", "sed"), ("q", "SHOW MEASUREMENTS WHERE host = 'a'")]).await;
+    assert_eq!(first_result(&body)["series"][0]["values"], json!([["cpu"], ["mem"]]));
+    let (_, body) = query(&server, &[("q", "SHOW MEASUREMENTS ON other WITH MEASUREMENT =~ /^m/")]).await;
+    assert_eq!(first_result(&body)["series"][0]["values"], json!([["m"]]));
+
+    let (_, body) = query(&server, &[("db", "sed"), ("q", "SHOW TAG KEYS FROM cpu, /^e/")]).await;
+    assert_eq!(
+        first_result(&body)["series"],
+        json!([
+            {"name": "cpu", "columns": ["tagKey"], "values": [["host"], ["region"]]},
+            {"name": "events", "columns": ["tagKey"], "values": [["zone"]]}
+        ])
+    );
+
+    let (_, body) = query(&server, &[("db", "sed"), ("q", "SHOW FIELD KEYS FROM mem")]).await;
+    assert_eq!(
+        first_result(&body)["series"],
+        json!([{"name": "mem", "columns": ["fieldKey", "fieldType"], "values": [["label", "string"], ["used", "integer"]]}])
+    );
+
+    let (_, body) = query(&server, &[("db", "sed"), ("q", "SHOW TAG VALUES WITH KEY = host")]).await;
+    assert_eq!(
+        first_result(&body)["series"],
+        json!([
+            {"name": "cpu", "columns": ["key", "value"], "values": [["host", "a"], ["host", "b"]]},
+            {"name": "mem", "columns": ["key", "value"], "values": [["host", "a"]]}
+        ])
+    );
+    let (_, body) =
+        query(&server, &[("db", "sed"), ("q", "SHOW TAG VALUES FROM cpu WITH KEY =~ /o/ WHERE region = 'us'")]).await;
+    assert_eq!(first_result(&body)["series"][0]["values"], json!([["host", "b"], ["region", "us"]]));
+
+    let (_, body) = query(&server, &[("db", "sed"), ("q", "SHOW SERIES")]).await;
+    assert_eq!(
+        first_result(&body)["series"],
+        json!([{"columns": ["key"], "values": [["cpu,host=a,region=eu"], ["cpu,host=b,region=us"], ["events,zone=z1"], ["mem,host=a"]]}])
+    );
+
+    let (_, body) = query(&server, &[("q", "SHOW RETENTION POLICIES ON sed")]).await;
+    assert_eq!(
+        first_result(&body)["series"][0],
+        json!({"columns": ["name", "duration", "shardGroupDuration", "replicaN", "default"], "values": [["autogen", "0s", "168h0m0s", 1, true]]})
+    );
+}
+
+#[tokio::test]
+async fn errors_follow_1x_parse_400_and_run_time_in_the_result() {
+    let (server, _data) = TestServer::spawn().await;
+    server.write_ok("sed", DATA).await;
+    let (status, body) = query(&server, &[("db", "sed"), ("q", "SELECT * FROM")]).await;
+    assert_eq!(status, 400);
+    assert_eq!(body, json!({"error": "error parsing query: found EOF, expected identifier at line 1, char 15"}));
+
+    // The second statement fails while running; the first and third still answer.
+    let (status, body) =
+        query(&server, &[("q", "SHOW DATABASES; SHOW MEASUREMENTS ON nosuchdb; SHOW MEASUREMENTS ON sed")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["results"][0]["series"][0]["name"], "databases");
+    assert_eq!(body["results"][1], json!({"statement_id": 1, "error": "database not found: nosuchdb"}));
+    assert_eq!(body["results"][2]["series"][0]["values"], json!([["cpu"], ["events"], ["mem"]]));
+
+    let (_, body) = query(&server, &[("q", "SHOW MEASUREMENTS")]).await;
+    assert_eq!(first_result(&body), &json!({"statement_id": 0, "error": "database name required"}));
+}
+
+#[tokio::test]
+async fn bound_parameters_fill_conditions() {
+    let (server, _data) = TestServer::spawn().await;
+    server.write_ok("sed", DATA).await;
+    let (_, body) = query(
+        &server,
+        &[
+            ("db", "sed"),
+            ("q", "SHOW TAG VALUES FROM cpu WITH KEY = region WHERE host = $h"),
+            ("params", r#"{"h":"b"}"#),
+        ],
+    )
+    .await;
+    assert_eq!(first_result(&body)["series"][0]["values"], json!([["region", "us"]]));
+    let (_, body) =
+        query(&server, &[("db", "sed"), ("q", "SHOW TAG VALUES FROM cpu WITH KEY = region WHERE host = $h")]).await;
+    assert_eq!(first_result(&body)["error"], "missing required parameter \"h\"");
+}
+
+#[tokio::test]
+async fn create_database_then_show_it() {
+    let (server, _data) = TestServer::spawn().await;
+    let (status, body) = query(&server, &[("q", "CREATE DATABASE \"my db\"; SHOW DATABASES")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["results"][0], json!({"statement_id": 0}));
+    assert_eq!(body["results"][1]["series"][0]["values"], json!([["my db"]]));
+}
