@@ -149,7 +149,7 @@ pub async fn show(engine: &QueryEngine, statement: &Statement, cx: &Context<'_>)
                 keys.sort();
                 let mut values = Vec::new();
                 for k in &keys {
-                    for v in distinct(engine, &db, table, &[k.clone()], filter.as_ref(), cx).await? {
+                    for v in distinct(engine, &db, table, std::slice::from_ref(k), filter.as_ref(), cx).await? {
                         if let Some(Some(v)) = v.into_iter().next() {
                             values.push(vec![text(k), text(&v)]);
                         }
