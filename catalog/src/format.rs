@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CatalogError, Result};
 use crate::model::{
-    CatalogSeq, CatalogState, Column, ColumnId, ColumnKind, Database, DbId, FieldType, ParquetFile, Table, TableId,
-    User,
+    CatalogSeq, CatalogState, Column, ColumnId, ColumnKind, Database, DbId, FieldType, ParquetFile, RetentionPolicy,
+    Table, TableId, User,
 };
 use crate::op::CatalogOp;
 
@@ -59,6 +59,37 @@ struct DatabaseV1 {
     #[serde(default)]
     retention_ns: Option<i64>,
     tables: Vec<TableV1>,
+    #[serde(default)]
+    retention_policies: Vec<RetentionPolicyV1>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RetentionPolicyV1 {
+    name: String,
+    duration_ns: i64,
+    shard_duration_ns: i64,
+    replication: u32,
+    default: bool,
+}
+
+fn policy_to_v1(p: &RetentionPolicy) -> RetentionPolicyV1 {
+    RetentionPolicyV1 {
+        name: p.name.clone(),
+        duration_ns: p.duration_ns,
+        shard_duration_ns: p.shard_duration_ns,
+        replication: p.replication,
+        default: p.default,
+    }
+}
+
+fn policy_from_v1(p: RetentionPolicyV1) -> RetentionPolicy {
+    RetentionPolicy {
+        name: p.name,
+        duration_ns: p.duration_ns,
+        shard_duration_ns: p.shard_duration_ns,
+        replication: p.replication,
+        default: p.default,
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -111,6 +142,8 @@ enum OpV1 {
     SetWalPersisted { through: u64 },
     SetUser { user: UserV1 },
     DropUser { name: String },
+    SetRetentionPolicy { db: String, policy: RetentionPolicyV1 },
+    DropRetentionPolicy { db: String, name: String },
 }
 
 pub(crate) fn encode_log(seq: CatalogSeq, ops: &[CatalogOp]) -> Vec<u8> {
@@ -140,6 +173,7 @@ pub(crate) fn encode_checkpoint(state: &CatalogState) -> Vec<u8> {
                 id: db.id.0,
                 name: db.name.clone(),
                 retention_ns: db.retention_ns,
+                retention_policies: db.retention_policies.values().map(policy_to_v1).collect(),
                 tables: db
                     .tables
                     .values()
@@ -190,8 +224,17 @@ pub(crate) fn decode_checkpoint(path: &str, bytes: &[u8]) -> Result<CatalogState
                         (t.name, table)
                     })
                     .collect::<BTreeMap<_, _>>();
-                let database =
-                    Database { id: DbId(db.id), name: db.name.clone(), retention_ns: db.retention_ns, tables };
+                let database = Database {
+                    id: DbId(db.id),
+                    name: db.name.clone(),
+                    retention_ns: db.retention_ns,
+                    tables,
+                    retention_policies: db
+                        .retention_policies
+                        .into_iter()
+                        .map(|p| (p.name.clone(), policy_from_v1(p)))
+                        .collect(),
+                };
                 (db.name, database)
             })
             .collect(),
@@ -299,6 +342,10 @@ fn op_to_v1(op: &CatalogOp) -> OpV1 {
         CatalogOp::SetWalPersisted { through } => OpV1::SetWalPersisted { through: *through },
         CatalogOp::SetUser { user } => OpV1::SetUser { user: user_to_v1(user) },
         CatalogOp::DropUser { name } => OpV1::DropUser { name: name.clone() },
+        CatalogOp::SetRetentionPolicy { db, policy } => {
+            OpV1::SetRetentionPolicy { db: db.clone(), policy: policy_to_v1(policy) }
+        }
+        CatalogOp::DropRetentionPolicy { db, name } => OpV1::DropRetentionPolicy { db: db.clone(), name: name.clone() },
     }
 }
 
@@ -318,6 +365,8 @@ fn op_from_v1(op: OpV1) -> CatalogOp {
         OpV1::SetWalPersisted { through } => CatalogOp::SetWalPersisted { through },
         OpV1::SetUser { user } => CatalogOp::SetUser { user: user_from_v1(user) },
         OpV1::DropUser { name } => CatalogOp::DropUser { name },
+        OpV1::SetRetentionPolicy { db, policy } => CatalogOp::SetRetentionPolicy { db, policy: policy_from_v1(policy) },
+        OpV1::DropRetentionPolicy { db, name } => CatalogOp::DropRetentionPolicy { db, name },
     }
 }
 
@@ -365,6 +414,36 @@ mod tests {
         let dropped = apply(&state, &[CatalogOp::DropUser { name: "alice".into() }]).expect("drops");
         assert!(dropped.users.is_empty());
         assert!(apply(&dropped, &[CatalogOp::DropUser { name: "alice".into() }]).is_err());
+    }
+
+    #[test]
+    fn retention_policies_round_trip_and_keep_one_default() {
+        let day = 86_400_000_000_000;
+        let policy = |name: &str, duration_ns: i64, default: bool| RetentionPolicy {
+            name: name.into(),
+            duration_ns,
+            shard_duration_ns: RetentionPolicy::default_shard_duration(duration_ns),
+            replication: 1,
+            default,
+        };
+        let ops = vec![
+            CatalogOp::CreateDatabase { name: "db".into() },
+            CatalogOp::SetRetentionPolicy { db: "db".into(), policy: policy("two", 2 * day, false) },
+            CatalogOp::SetRetentionPolicy { db: "db".into(), policy: policy("week", 7 * day, true) },
+        ];
+        let (_, decoded) = decode_log("x", &encode_log(CatalogSeq(1), &ops)).expect("decodes");
+        assert_eq!(decoded, ops);
+        let state = apply(&CatalogState::default(), &decoded).expect("applies");
+        let db = state.database("db").expect("db");
+        let defaults: Vec<_> = db.policies().into_iter().filter(|p| p.default).map(|p| p.name).collect();
+        assert_eq!(defaults, ["week"], "one default, the last one set");
+        assert_eq!(db.policies().len(), 3, "autogen became explicit with the first policy");
+        assert_eq!(db.retention_ns, Some(7 * day), "the database keeps the default policy's retention");
+        assert_eq!(decode_checkpoint("x", &encode_checkpoint(&state)).expect("decodes"), state);
+        let dropped =
+            apply(&state, &[CatalogOp::DropRetentionPolicy { db: "db".into(), name: "two".into() }]).expect("drops");
+        assert_eq!(dropped.database("db").expect("db").policies().len(), 2);
+        assert!(apply(&dropped, &[CatalogOp::DropRetentionPolicy { db: "db".into(), name: "two".into() }]).is_err());
     }
 
     #[test]

@@ -33,7 +33,7 @@ use object_store::ObjectStore;
 pub use crate::error::{CatalogError, Result};
 pub use crate::model::{
     CatalogSeq, CatalogState, Column, ColumnId, ColumnKind, Database, DbId, FieldType, MAX_NAME_LEN, ParquetFile,
-    TIME_COLUMN, Table, TableId, User, validate_name,
+    RetentionPolicy, TIME_COLUMN, Table, TableId, User, validate_name,
 };
 pub use crate::op::{CatalogOp, MAX_COLUMNS_PER_TABLE};
 pub use crate::partition::{NANOS_PER_DAY, TimeRange, day_key, day_of, day_range, partition_key};

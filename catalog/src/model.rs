@@ -143,9 +143,63 @@ impl Table {
 pub struct Database {
     pub id: DbId,
     pub name: String,
-    /// Retention in nanoseconds; `None` keeps data forever.
+    /// Retention in nanoseconds (the default policy's); `None` keeps data forever.
     pub retention_ns: Option<i64>,
     pub tables: BTreeMap<String, Table>,
+    /// InfluxQL retention policies. Empty means the implicit `autogen`
+    /// (forever, the default); the first policy created makes `autogen` explicit.
+    pub retention_policies: BTreeMap<String, RetentionPolicy>,
+}
+
+/// An InfluxDB retention policy. The catalog holds it; expiring data by it is
+/// a later piece of work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    pub name: String,
+    /// Nanoseconds; 0 keeps data forever.
+    pub duration_ns: i64,
+    pub shard_duration_ns: i64,
+    pub replication: u32,
+    pub default: bool,
+}
+
+impl RetentionPolicy {
+    pub const AUTOGEN: &str = "autogen";
+
+    /// InfluxDB 1.x's shard group duration for a retention duration.
+    pub fn default_shard_duration(duration_ns: i64) -> i64 {
+        const HOUR: i64 = 3_600_000_000_000;
+        const DAY: i64 = 24 * HOUR;
+        match duration_ns {
+            0 => 7 * DAY,
+            d if d < 2 * DAY => HOUR,
+            d if d <= 180 * DAY => DAY,
+            _ => 7 * DAY,
+        }
+    }
+
+    /// The implicit policy of a database that has none of its own.
+    pub fn autogen(retention_ns: Option<i64>) -> Self {
+        let duration_ns = retention_ns.unwrap_or(0);
+        Self {
+            name: Self::AUTOGEN.to_owned(),
+            duration_ns,
+            shard_duration_ns: Self::default_shard_duration(duration_ns),
+            replication: 1,
+            default: true,
+        }
+    }
+}
+
+impl Database {
+    /// The policies as InfluxQL shows them: the stored ones, or the implicit `autogen`.
+    pub fn policies(&self) -> Vec<RetentionPolicy> {
+        if self.retention_policies.is_empty() {
+            vec![RetentionPolicy::autogen(self.retention_ns)]
+        } else {
+            self.retention_policies.values().cloned().collect()
+        }
+    }
 }
 
 /// A user who may log in over the Postgres protocol. Only derived secrets are

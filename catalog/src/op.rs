@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use crate::error::{CatalogError, Result};
 use crate::model::{
-    CatalogSeq, CatalogState, Column, ColumnId, ColumnKind, Database, DbId, ParquetFile, TIME_COLUMN, Table, TableId,
-    User, validate_name,
+    CatalogSeq, CatalogState, Column, ColumnId, ColumnKind, Database, DbId, ParquetFile, RetentionPolicy, TIME_COLUMN,
+    Table, TableId, User, validate_name,
 };
 
 /// Upper bound on columns per table, so one bad client cannot make a table unqueryable.
@@ -53,6 +53,15 @@ pub enum CatalogOp {
     DropUser {
         name: String,
     },
+    /// Creates or replaces a retention policy; with `default` set, the others lose it.
+    SetRetentionPolicy {
+        db: String,
+        policy: RetentionPolicy,
+    },
+    DropRetentionPolicy {
+        db: String,
+        name: String,
+    },
 }
 
 /// Applies `ops` in order to `state`, giving the state of version `state.seq + 1`.
@@ -76,7 +85,13 @@ fn apply_one(state: &mut CatalogState, op: &CatalogOp) -> Result<()> {
                 let id = DbId(take_id(state));
                 state.databases.insert(
                     name.clone(),
-                    Database { id, name: name.clone(), retention_ns: None, tables: BTreeMap::new() },
+                    Database {
+                        id,
+                        name: name.clone(),
+                        retention_ns: None,
+                        tables: BTreeMap::new(),
+                        retention_policies: BTreeMap::new(),
+                    },
                 );
             }
         }
@@ -139,11 +154,43 @@ fn apply_one(state: &mut CatalogState, op: &CatalogOp) -> Result<()> {
                 return Err(CatalogError::NotFound { kind: "user", name: name.clone() });
             }
         }
+        CatalogOp::SetRetentionPolicy { db, policy } => {
+            validate_name(&policy.name)?;
+            let d = database_mut(state, db)?;
+            if d.retention_policies.is_empty() {
+                let autogen = RetentionPolicy::autogen(d.retention_ns);
+                d.retention_policies.insert(autogen.name.clone(), autogen);
+            }
+            if policy.default {
+                for other in d.retention_policies.values_mut() {
+                    other.default = false;
+                }
+            }
+            d.retention_policies.insert(policy.name.clone(), policy.clone());
+            sync_retention(d);
+        }
+        CatalogOp::DropRetentionPolicy { db, name } => {
+            let d = database_mut(state, db)?;
+            if d.retention_policies.is_empty() && name == RetentionPolicy::AUTOGEN {
+                // Dropping the implicit policy leaves the database with none.
+                d.retention_policies
+                    .insert(name.clone(), RetentionPolicy { default: false, ..RetentionPolicy::autogen(None) });
+            }
+            if d.retention_policies.remove(name).is_none() {
+                return Err(CatalogError::NotFound { kind: "retention policy", name: format!("{db}.{name}") });
+            }
+            sync_retention(d);
+        }
         CatalogOp::SetWalPersisted { through } => {
             state.wal_persisted_through = state.wal_persisted_through.max(*through);
         }
     }
     Ok(())
+}
+
+/// The database's retention is its default policy's.
+fn sync_retention(d: &mut Database) {
+    d.retention_ns = d.retention_policies.values().find(|p| p.default).map(|p| p.duration_ns).filter(|n| *n > 0);
 }
 
 fn take_id(state: &mut CatalogState) -> u32 {

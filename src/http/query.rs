@@ -155,8 +155,17 @@ async fn query_v1(state: &AppState, params: HashMap<String, String>) -> Result<R
 
 /// Runs one statement; an error is the text 1.x puts in the statement's result.
 async fn run_statement(state: &AppState, statement: &Statement, cx: &Context<'_>) -> Result<Vec<Series>, String> {
-    if let Statement::CreateDatabase { name, .. } = statement {
-        return state.ingester.create_database(name).await.map(|()| Vec::new()).map_err(|e| e.to_string());
+    if let Statement::CreateDatabase { name, policy } = statement {
+        state.ingester.create_database(name).await.map_err(|e| e.to_string())?;
+        if let Some(spec) = policy {
+            influxql_meta::set_database_policy(&state.engine, name, spec).await.map_err(|e| e.to_string())?;
+        }
+        return Ok(Vec::new());
+    }
+    match influxql_meta::retention_policy(&state.engine, statement).await {
+        Ok(true) => return Ok(Vec::new()),
+        Ok(false) => {}
+        Err(e) => return Err(e.to_string()),
     }
     match influxql_meta::show(&state.engine, statement, cx).await {
         Ok(Some(series)) => Ok(series),

@@ -14,8 +14,8 @@ use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use datafusion::logical_expr::{Expr as DfExpr, col};
 use regex::Regex;
-use sediment_catalog::{ColumnKind, Database, Table};
-use sediment_sql::influxql::ast::{Literal, MeasurementName, Source, Statement, TagKeyMatch};
+use sediment_catalog::{CatalogOp, ColumnKind, Database, RetentionPolicy, Table};
+use sediment_sql::influxql::ast::{Literal, MeasurementName, RetentionPolicySpec, Source, Statement, TagKeyMatch};
 use sediment_sql::influxql::condition::{ConditionError, Scope, condition};
 use serde_json::Value;
 
@@ -42,6 +42,8 @@ pub enum InfluxqlError {
     Regex(String, String),
     #[error("{0} is not supported yet")]
     Unsupported(String),
+    #[error("{0}")]
+    Catalog(String),
     #[error(transparent)]
     Query(#[from] QueryError),
 }
@@ -88,9 +90,19 @@ pub async fn show(engine: &QueryEngine, statement: &Statement, cx: &Context<'_>)
         }
         Statement::ShowRetentionPolicies { on } => {
             let db = database(on)?;
-            let duration = go_duration(db.retention_ns.unwrap_or(0));
-            let values =
-                vec![vec![text("autogen"), text(&duration), text("168h0m0s"), Value::from(1), Value::Bool(true)]];
+            let values = db
+                .policies()
+                .iter()
+                .map(|p| {
+                    vec![
+                        text(&p.name),
+                        text(&go_duration(p.duration_ns)),
+                        text(&go_duration(p.shard_duration_ns)),
+                        Value::from(p.replication),
+                        Value::Bool(p.default),
+                    ]
+                })
+                .collect();
             one_series(None, &["name", "duration", "shardGroupDuration", "replicaN", "default"], values)
         }
         Statement::ShowMeasurements { on, with_measurement, condition: filter, limit, offset } => {
@@ -186,6 +198,88 @@ pub async fn show(engine: &QueryEngine, statement: &Statement, cx: &Context<'_>)
         _ => return Ok(None),
     };
     Ok(Some(series))
+}
+
+/// Runs a retention-policy statement; `false` when `statement` is not one.
+///
+/// # Errors
+/// An unknown database or policy, a policy that exists with other settings,
+/// or the catalog could not be written.
+pub async fn retention_policy(engine: &QueryEngine, statement: &Statement) -> Result<bool> {
+    let catalog = engine.catalog();
+    let snapshot = catalog.snapshot();
+    let database =
+        |name: &str| snapshot.database(name).cloned().ok_or_else(|| InfluxqlError::DatabaseNotFound(name.to_owned()));
+    let op = match statement {
+        Statement::CreateRetentionPolicy { name, database: db, spec, default } => {
+            let existing = database(db)?.policies().into_iter().find(|p| &p.name == name);
+            let policy = policy_from_spec(name, spec, *default, None);
+            match existing {
+                Some(e) if RetentionPolicy { default: e.default || *default, ..policy.clone() } == e => {
+                    return Ok(true);
+                }
+                Some(_) => return Err(InfluxqlError::Catalog("retention policy already exists".into())),
+                None => CatalogOp::SetRetentionPolicy { db: db.clone(), policy },
+            }
+        }
+        Statement::AlterRetentionPolicy { name, database: db, spec, default } => {
+            let existing = database(db)?
+                .policies()
+                .into_iter()
+                .find(|p| &p.name == name)
+                .ok_or_else(|| InfluxqlError::Catalog(format!("retention policy not found: {name}")))?;
+            let policy = policy_from_spec(name, spec, *default || existing.default, Some(&existing));
+            CatalogOp::SetRetentionPolicy { db: db.clone(), policy }
+        }
+        Statement::DropRetentionPolicy { name, database: db } => {
+            // 1.x drops a missing policy without complaint.
+            if !database(db)?.policies().iter().any(|p| &p.name == name) {
+                return Ok(true);
+            }
+            CatalogOp::DropRetentionPolicy { db: db.clone(), name: name.clone() }
+        }
+        _ => return Ok(false),
+    };
+    catalog.apply(vec![op]).await.map_err(|e| InfluxqlError::Catalog(e.to_string()))?;
+    Ok(true)
+}
+
+/// `CREATE DATABASE db WITH ...`: the database's default policy is the one
+/// described (named `autogen` unless `NAME` says otherwise), replacing the
+/// implicit `autogen` of a database that has no policies yet.
+///
+/// # Errors
+/// The database does not exist or the catalog could not be written.
+pub async fn set_database_policy(engine: &QueryEngine, db: &str, spec: &RetentionPolicySpec) -> Result<()> {
+    let catalog = engine.catalog();
+    let database =
+        catalog.snapshot().database(db).cloned().ok_or_else(|| InfluxqlError::DatabaseNotFound(db.to_owned()))?;
+    let name = spec.name.as_deref().unwrap_or(RetentionPolicy::AUTOGEN);
+    let policy = policy_from_spec(name, spec, true, None);
+    let mut ops = vec![CatalogOp::SetRetentionPolicy { db: db.to_owned(), policy }];
+    if database.retention_policies.is_empty() && name != RetentionPolicy::AUTOGEN {
+        ops.push(CatalogOp::DropRetentionPolicy { db: db.to_owned(), name: RetentionPolicy::AUTOGEN.to_owned() });
+    }
+    catalog.apply(ops).await.map_err(|e| InfluxqlError::Catalog(e.to_string()))?;
+    Ok(())
+}
+
+/// The policy a CREATE or ALTER describes; ALTER keeps what it does not mention.
+pub fn policy_from_spec(
+    name: &str,
+    spec: &RetentionPolicySpec,
+    default: bool,
+    existing: Option<&RetentionPolicy>,
+) -> RetentionPolicy {
+    let duration_ns = spec.duration.or(existing.map(|e| e.duration_ns)).unwrap_or(0);
+    let shard_duration_ns = spec
+        .shard_duration
+        .filter(|d| *d > 0)
+        .or(existing.map(|e| e.shard_duration_ns))
+        .unwrap_or_else(|| RetentionPolicy::default_shard_duration(duration_ns));
+    let replication =
+        spec.replication.and_then(|r| u32::try_from(r).ok()).or(existing.map(|e| e.replication)).unwrap_or(1);
+    RetentionPolicy { name: name.to_owned(), duration_ns, shard_duration_ns, replication, default }
 }
 
 fn one_series(name: Option<&str>, columns: &[&str], values: Vec<Vec<Value>>) -> Vec<Series> {

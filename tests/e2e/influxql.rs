@@ -127,3 +127,41 @@ async fn create_database_then_show_it() {
     assert_eq!(body["results"][0], json!({"statement_id": 0}));
     assert_eq!(body["results"][1]["series"][0]["values"], json!([["my db"]]));
 }
+
+#[tokio::test]
+async fn retention_policies_are_kept_in_the_catalog_across_restarts() {
+    let (mut server, _data) = TestServer::spawn().await;
+    let statements = "CREATE DATABASE d WITH DURATION 30d NAME month; \
+                      CREATE RETENTION POLICY two ON d DURATION 2d REPLICATION 1; \
+                      CREATE RETENTION POLICY two ON d DURATION 2d REPLICATION 1; \
+                      CREATE RETENTION POLICY two ON d DURATION 3d REPLICATION 1; \
+                      ALTER RETENTION POLICY two ON d SHARD DURATION 2h DEFAULT; \
+                      CREATE RETENTION POLICY gone ON d DURATION INF REPLICATION 1; \
+                      DROP RETENTION POLICY gone ON d; \
+                      ALTER RETENTION POLICY nope ON d DEFAULT";
+    let (status, body) = query(&server, &[("q", statements)]).await;
+    assert_eq!(status, 200);
+    let errors: Vec<&Value> = body["results"].as_array().expect("results").iter().map(|r| &r["error"]).collect();
+    assert_eq!(
+        errors,
+        [
+            &Value::Null,
+            &Value::Null,
+            &Value::Null,
+            &json!("retention policy already exists"),
+            &Value::Null,
+            &Value::Null,
+            &Value::Null,
+            &json!("retention policy not found: nope")
+        ]
+    );
+    let expected = json!([
+        ["month", "720h0m0s", "24h0m0s", 1, false],
+        ["two", "48h0m0s", "2h0m0s", 1, true]
+    ]);
+    let (_, body) = query(&server, &[("q", "SHOW RETENTION POLICIES ON d")]).await;
+    assert_eq!(first_result(&body)["series"][0]["values"], expected);
+    server.restart().await;
+    let (_, body) = query(&server, &[("q", "SHOW RETENTION POLICIES ON d")]).await;
+    assert_eq!(first_result(&body)["series"][0]["values"], expected, "the policies survive a restart");
+}
