@@ -133,7 +133,14 @@ async fn query_v1(state: &AppState, params: HashMap<String, String>) -> Result<R
         None => BTreeMap::new(),
     };
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
-    let cx = Context { db: params.get("db").map(String::as_str).filter(|d| !d.is_empty()), params: &bound, now };
+    let epoch = match params.get("epoch").filter(|e| !e.is_empty()) {
+        Some(e) => Some(
+            influxql_meta::epoch_unit(e)
+                .ok_or_else(|| invalid(format!("invalid epoch {e:?}: use ns, u, ms, s, m or h")))?,
+        ),
+        None => None,
+    };
+    let cx = Context { db: params.get("db").map(String::as_str).filter(|d| !d.is_empty()), params: &bound, now, epoch };
     let mut results = Vec::with_capacity(statements.len());
     for (statement_id, statement) in statements.iter().enumerate() {
         let result = match run_statement(state, statement, &cx).await {

@@ -21,6 +21,8 @@ use serde_json::Value;
 
 use crate::query::{QueryEngine, QueryError};
 
+mod select;
+
 /// One series of a 1.x result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -63,6 +65,32 @@ pub struct Context<'a> {
     pub params: &'a BTreeMap<String, Literal>,
     /// Nanoseconds since the epoch when the request arrived.
     pub now: i64,
+    /// `epoch=`: times as integers in units of this many nanoseconds; RFC3339 text without it.
+    pub epoch: Option<i64>,
+}
+
+impl Context<'_> {
+    fn format_time(&self, nanos: i64) -> Value {
+        match self.epoch {
+            Some(unit) => Value::from(nanos.div_euclid(unit)),
+            None => Value::String(
+                chrono::DateTime::from_timestamp_nanos(nanos).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            ),
+        }
+    }
+}
+
+/// The nanoseconds of an `epoch=` unit.
+pub fn epoch_unit(name: &str) -> Option<i64> {
+    Some(match name {
+        "n" | "ns" => 1,
+        "u" | "µ" | "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return None,
+    })
 }
 
 fn regex(pattern: &str) -> Result<Regex> {
@@ -195,6 +223,7 @@ pub async fn show(engine: &QueryEngine, statement: &Statement, cx: &Context<'_>)
             one_series(None, &["key"], page(values, *limit, *offset))
         }
         Statement::ShowCardinality { .. } => return Err(InfluxqlError::Unsupported("SHOW ... CARDINALITY".into())),
+        Statement::Select(select) => select::select(engine, &database(&None)?, select, cx).await?,
         _ => return Ok(None),
     };
     Ok(Some(series))

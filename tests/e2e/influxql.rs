@@ -155,13 +155,43 @@ async fn retention_policies_are_kept_in_the_catalog_across_restarts() {
             &json!("retention policy not found: nope")
         ]
     );
-    let expected = json!([
-        ["month", "720h0m0s", "24h0m0s", 1, false],
-        ["two", "48h0m0s", "2h0m0s", 1, true]
-    ]);
+    let expected = json!([["month", "720h0m0s", "24h0m0s", 1, false], ["two", "48h0m0s", "2h0m0s", 1, true]]);
     let (_, body) = query(&server, &[("q", "SHOW RETENTION POLICIES ON d")]).await;
     assert_eq!(first_result(&body)["series"][0]["values"], expected);
     server.restart().await;
     let (_, body) = query(&server, &[("q", "SHOW RETENTION POLICIES ON d")]).await;
     assert_eq!(first_result(&body)["series"][0]["values"], expected, "the policies survive a restart");
+}
+
+#[tokio::test]
+async fn raw_selects_answer_series_in_time_order() {
+    let (server, _data) = TestServer::spawn().await;
+    server.write_ok("sed", DATA).await;
+    let (_, body) = query(&server, &[("db", "sed"), ("q", "SELECT usage, host FROM cpu WHERE region =~ /u/")]).await;
+    assert_eq!(
+        first_result(&body)["series"],
+        json!([{"name": "cpu", "columns": ["time", "usage", "host"], "values": [
+            ["2024-01-01T00:00:00Z", 1.5, "a"], ["2024-01-01T00:01:00Z", 2.5, "b"]
+        ]}])
+    );
+    let (_, body) = query(
+        &server,
+        &[("db", "sed"), ("q", "SELECT * FROM cpu GROUP BY host ORDER BY time DESC LIMIT 1"), ("epoch", "s")],
+    )
+    .await;
+    assert_eq!(
+        first_result(&body)["series"],
+        json!([
+            {"name": "cpu", "tags": {"host": "a"}, "columns": ["time", "n", "region", "usage"], "values": [[1704067200, 3, "eu", 1.5]]},
+            {"name": "cpu", "tags": {"host": "b"}, "columns": ["time", "n", "region", "usage"], "values": [[1704067260, 4, "us", 2.5]]}
+        ])
+    );
+    let (_, body) = query(
+        &server,
+        &[("db", "sed"), ("q", "SELECT (usage + n) / 2 AS half FROM cpu WHERE time > '2024-01-01T00:00:30Z'")],
+    )
+    .await;
+    assert_eq!(first_result(&body)["series"][0]["values"], json!([["2024-01-01T00:01:00Z", 3.25]]));
+    let (_, body) = query(&server, &[("db", "sed"), ("q", "SELECT mean(usage) FROM cpu")]).await;
+    assert_eq!(first_result(&body)["error"], "functions in SELECT is not supported yet");
 }

@@ -271,7 +271,7 @@ impl BinaryOp {
         }
     }
 
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Add => "+",
             Self::Sub => "-",
@@ -296,7 +296,7 @@ impl BinaryOp {
 }
 
 impl DataType {
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Float => "float",
             Self::Integer => "integer",
