@@ -12,14 +12,14 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
-use datafusion::logical_expr::{Expr as DfExpr, col};
+use datafusion::logical_expr::Expr as DfExpr;
 use regex::Regex;
 use sediment_catalog::{CatalogOp, ColumnKind, Database, RetentionPolicy, Table};
 use sediment_sql::influxql::ast::{Literal, MeasurementName, RetentionPolicySpec, Source, Statement, TagKeyMatch};
-use sediment_sql::influxql::condition::{ConditionError, Scope, condition};
+use sediment_sql::influxql::condition::{ConditionError, Scope, column, condition};
 use serde_json::Value;
 
-use crate::query::{QueryEngine, QueryError};
+use crate::query::{QueryEngine, QueryError, QuerySession};
 
 mod select;
 
@@ -93,6 +93,24 @@ pub fn epoch_unit(name: &str) -> Option<i64> {
     })
 }
 
+/// One session for all the scans of a statement, made on first use: most
+/// meta statements answer from the catalog and never need one.
+struct LazySession<'a> {
+    engine: &'a QueryEngine,
+    db: &'a str,
+    session: tokio::sync::OnceCell<QuerySession>,
+}
+
+impl<'a> LazySession<'a> {
+    fn new(engine: &'a QueryEngine, db: &'a str) -> Self {
+        Self { engine, db, session: tokio::sync::OnceCell::new() }
+    }
+
+    async fn get(&self) -> Result<&QuerySession> {
+        self.session.get_or_try_init(|| async { Ok(self.engine.session(self.db)?) }).await
+    }
+}
+
 fn regex(pattern: &str) -> Result<Regex> {
     Regex::new(pattern).map_err(|e| InfluxqlError::Regex(pattern.to_owned(), e.to_string()))
 }
@@ -135,6 +153,7 @@ pub async fn show(engine: &QueryEngine, statement: &Statement, cx: &Context<'_>)
         }
         Statement::ShowMeasurements { on, with_measurement, condition: filter, limit, offset } => {
             let db = database(on)?;
+            let session = LazySession::new(engine, &db.name);
             let mut names = Vec::new();
             for table in db.tables.values() {
                 let named = match with_measurement {
@@ -142,7 +161,7 @@ pub async fn show(engine: &QueryEngine, statement: &Statement, cx: &Context<'_>)
                     Some(MeasurementName::Name(n)) => &table.name == n,
                     Some(MeasurementName::Regex(r)) => regex(r)?.is_match(&table.name),
                 };
-                if named && has_rows(engine, &db, table, filter.as_ref(), cx).await? {
+                if named && has_rows(&session, table, filter.as_ref(), cx).await? {
                     names.push(vec![text(&table.name)]);
                 }
             }
@@ -150,9 +169,10 @@ pub async fn show(engine: &QueryEngine, statement: &Statement, cx: &Context<'_>)
         }
         Statement::ShowTagKeys { on, from, condition: filter, limit, offset } => {
             let db = database(on)?;
+            let session = LazySession::new(engine, &db.name);
             let mut out = Vec::new();
             for table in measurements(&db, from)? {
-                if filter.is_some() && !has_rows(engine, &db, table, filter.as_ref(), cx).await? {
+                if filter.is_some() && !has_rows(&session, table, filter.as_ref(), cx).await? {
                     continue;
                 }
                 let keys = sorted(columns(table, |k| matches!(k, ColumnKind::Tag)).map(|(name, _)| vec![text(name)]));
@@ -166,9 +186,9 @@ pub async fn show(engine: &QueryEngine, statement: &Statement, cx: &Context<'_>)
             let db = database(on)?;
             let mut out = Vec::new();
             for table in measurements(&db, from)? {
-                let fields = sorted(columns(table, |k| matches!(k, ColumnKind::Field(_))).map(|(name, kind)| {
-                    let ColumnKind::Field(t) = kind else { unreachable!("filtered to fields") };
-                    vec![text(name), text(&t.to_string())]
+                let fields = sorted(table.columns.iter().filter_map(|c| match c.kind {
+                    ColumnKind::Field(t) => Some(vec![text(&c.name), text(&t.to_string())]),
+                    _ => None,
                 }));
                 if let Some(s) = named_series(&table.name, &["fieldKey", "fieldType"], page(fields, *limit, *offset)) {
                     out.push(s);
@@ -178,6 +198,7 @@ pub async fn show(engine: &QueryEngine, statement: &Statement, cx: &Context<'_>)
         }
         Statement::ShowTagValues { on, from, key, condition: filter, limit, offset } => {
             let db = database(on)?;
+            let session = LazySession::new(engine, &db.name);
             let mut out = Vec::new();
             for table in measurements(&db, from)? {
                 let mut keys = Vec::new();
@@ -189,7 +210,7 @@ pub async fn show(engine: &QueryEngine, statement: &Statement, cx: &Context<'_>)
                 keys.sort();
                 let mut values = Vec::new();
                 for k in &keys {
-                    for v in distinct(engine, &db, table, std::slice::from_ref(k), filter.as_ref(), cx).await? {
+                    for v in distinct(&session, table, std::slice::from_ref(k), filter.as_ref(), cx).await? {
                         if let Some(Some(v)) = v.into_iter().next() {
                             values.push(vec![text(k), text(&v)]);
                         }
@@ -203,6 +224,7 @@ pub async fn show(engine: &QueryEngine, statement: &Statement, cx: &Context<'_>)
         }
         Statement::ShowSeries { on, from, condition: filter, limit, offset } => {
             let db = database(on)?;
+            let session = LazySession::new(engine, &db.name);
             let mut keys = Vec::new();
             for table in measurements(&db, from)? {
                 let tags: Vec<String> =
@@ -210,9 +232,9 @@ pub async fn show(engine: &QueryEngine, statement: &Statement, cx: &Context<'_>)
                 let mut sorted_tags = tags.clone();
                 sorted_tags.sort();
                 let rows = if tags.is_empty() {
-                    if has_rows(engine, &db, table, filter.as_ref(), cx).await? { vec![Vec::new()] } else { Vec::new() }
+                    if has_rows(&session, table, filter.as_ref(), cx).await? { vec![Vec::new()] } else { Vec::new() }
                 } else {
-                    distinct(engine, &db, table, &sorted_tags, filter.as_ref(), cx).await?
+                    distinct(&session, table, &sorted_tags, filter.as_ref(), cx).await?
                 };
                 for row in rows {
                     keys.push(series_key(&table.name, &sorted_tags, &row));
@@ -391,8 +413,7 @@ fn filter_expr(
 }
 
 async fn has_rows(
-    engine: &QueryEngine,
-    db: &Database,
+    session: &LazySession<'_>,
     table: &Table,
     filter: Option<&sediment_sql::influxql::ast::Expr>,
     cx: &Context<'_>,
@@ -400,27 +421,23 @@ async fn has_rows(
     let Some(filter) = filter_expr(table, filter, cx)? else {
         return Ok(true);
     };
-    let session = engine.session(&db.name)?;
-    let batches = session.table(&table.name).await?.filter(filter)?.limit(0, Some(1))?.collect().await?;
+    let batches = session.get().await?.table(&table.name).await?.filter(filter)?.limit(0, Some(1))?.collect().await?;
     Ok(batches.iter().any(|b| b.num_rows() > 0))
 }
 
 /// The distinct non-all-null combinations of `tags` in `table`, sorted.
 async fn distinct(
-    engine: &QueryEngine,
-    db: &Database,
+    session: &LazySession<'_>,
     table: &Table,
     tags: &[String],
     filter: Option<&sediment_sql::influxql::ast::Expr>,
     cx: &Context<'_>,
 ) -> Result<Vec<Vec<Option<String>>>> {
-    let session = engine.session(&db.name)?;
-    let mut frame = session.table(&table.name).await?;
+    let mut frame = session.get().await?.table(&table.name).await?;
     if let Some(filter) = filter_expr(table, filter, cx)? {
         frame = frame.filter(filter)?;
     }
-    let columns: Vec<DfExpr> =
-        tags.iter().map(|t| col(datafusion::common::Column::new_unqualified(t.as_str()))).collect();
+    let columns: Vec<DfExpr> = tags.iter().map(|t| column(t)).collect();
     let any_present = columns
         .iter()
         .cloned()

@@ -100,7 +100,11 @@ fn comparison(op: BinaryOp) -> Result<Operator, ConditionError> {
     })
 }
 
-fn arithmetic(op: BinaryOp) -> Result<Operator, ConditionError> {
+/// The DataFusion operator of InfluxQL arithmetic.
+///
+/// # Errors
+/// `op` is a comparison or logical operator.
+pub fn arithmetic(op: BinaryOp) -> Result<Operator, ConditionError> {
     Ok(match op {
         BinaryOp::Add => Operator::Plus,
         BinaryOp::Sub => Operator::Minus,
@@ -114,7 +118,7 @@ fn arithmetic(op: BinaryOp) -> Result<Operator, ConditionError> {
     })
 }
 
-fn literal(l: &Literal) -> DfExpr {
+pub fn literal(l: &Literal) -> DfExpr {
     match l {
         Literal::Integer(n) => lit(*n),
         Literal::Unsigned(n) => lit(*n),
@@ -125,9 +129,14 @@ fn literal(l: &Literal) -> DfExpr {
     }
 }
 
+/// A column of the measurement, by its exact (case-sensitive) name.
+pub fn column(name: &str) -> DfExpr {
+    col(datafusion::common::Column::new_unqualified(name))
+}
+
 fn operand(e: &Expr, scope: &Scope<'_>) -> Result<DfExpr, ConditionError> {
     Ok(match e {
-        Expr::VarRef { name, .. } if (scope.has_column)(name) => col(datafusion::common::Column::new_unqualified(name)),
+        Expr::VarRef { name, .. } if (scope.has_column)(name) => column(name),
         Expr::VarRef { .. } => lit(ScalarValue::Utf8(None)),
         Expr::Literal(l) => literal(l),
         Expr::Param(p) => literal(&(scope.params)(p).ok_or_else(|| ConditionError::MissingParam(p.clone()))?),

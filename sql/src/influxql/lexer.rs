@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::ParseError;
+use super::ast::BinaryOp;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Token {
@@ -23,7 +24,8 @@ pub(crate) enum Token {
     Regex(String),
     /// `$name`.
     Param(String),
-    Op(Op),
+    /// An operator; the lexer never makes `And`/`Or`, which are words.
+    Op(BinaryOp),
     LParen,
     RParen,
     Comma,
@@ -31,26 +33,6 @@ pub(crate) enum Token {
     Dot,
     DoubleColon,
     Eof,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Op {
-    Plus,
-    Minus,
-    Star,
-    Slash,
-    Percent,
-    BitAnd,
-    BitOr,
-    BitXor,
-    Eq,
-    NotEq,
-    Lt,
-    LtEq,
-    Gt,
-    GtEq,
-    EqRegex,
-    NotEqRegex,
 }
 
 impl fmt::Display for Token {
@@ -77,29 +59,6 @@ impl fmt::Display for Token {
     }
 }
 
-impl Op {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Plus => "+",
-            Self::Minus => "-",
-            Self::Star => "*",
-            Self::Slash => "/",
-            Self::Percent => "%",
-            Self::BitAnd => "&",
-            Self::BitOr => "|",
-            Self::BitXor => "^",
-            Self::Eq => "=",
-            Self::NotEq => "!=",
-            Self::Lt => "<",
-            Self::LtEq => "<=",
-            Self::Gt => ">",
-            Self::GtEq => ">=",
-            Self::EqRegex => "=~",
-            Self::NotEqRegex => "!~",
-        }
-    }
-}
-
 /// A token and the byte offset of its first character.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Spanned {
@@ -107,24 +66,22 @@ pub(crate) struct Spanned {
     pub(crate) offset: usize,
 }
 
-const NANOS: [(&str, i64); 8] = [
+/// Duration units and their nanoseconds, longest spelling first so `ms` is not `m`.
+const UNITS: [(&str, i64); 9] = [
     ("ns", 1),
-    ("u", 1_000),
-    ("µ", 1_000),
     ("ms", 1_000_000),
+    ("µ", 1_000),
+    ("u", 1_000),
     ("s", 1_000_000_000),
     ("m", 60_000_000_000),
     ("h", 3_600_000_000_000),
     ("d", 86_400_000_000_000),
+    ("w", 604_800_000_000_000),
 ];
-const WEEK: i64 = 7 * 86_400_000_000_000;
 
-/// The nanoseconds of a duration unit, longest spelling first so `ms` is not `m`.
+/// The byte length and nanoseconds of the duration unit `text` starts with.
 fn unit_at(text: &str) -> Option<(usize, i64)> {
-    let mut units: Vec<(&str, i64)> = NANOS.to_vec();
-    units.push(("w", WEEK));
-    units.sort_by_key(|(u, _)| std::cmp::Reverse(u.len()));
-    units.into_iter().find(|(u, _)| text.starts_with(u)).map(|(u, n)| (u.len(), n))
+    UNITS.iter().find(|(u, _)| text.starts_with(u)).map(|(u, n)| (u.len(), *n))
 }
 
 /// Splits `text` into tokens. Whether a `/` starts a regex or divides depends
@@ -176,71 +133,71 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Spanned>, ParseError> {
             }
             '+' => {
                 i += 1;
-                Token::Op(Op::Plus)
+                Token::Op(BinaryOp::Add)
             }
             '-' => {
                 i += 1;
-                Token::Op(Op::Minus)
+                Token::Op(BinaryOp::Sub)
             }
             '*' => {
                 i += 1;
-                Token::Op(Op::Star)
+                Token::Op(BinaryOp::Mul)
             }
             '%' => {
                 i += 1;
-                Token::Op(Op::Percent)
+                Token::Op(BinaryOp::Mod)
             }
             '&' => {
                 i += 1;
-                Token::Op(Op::BitAnd)
+                Token::Op(BinaryOp::BitAnd)
             }
             '|' => {
                 i += 1;
-                Token::Op(Op::BitOr)
+                Token::Op(BinaryOp::BitOr)
             }
             '^' => {
                 i += 1;
-                Token::Op(Op::BitXor)
+                Token::Op(BinaryOp::BitXor)
             }
             '=' if text[i..].starts_with("=~") => {
                 i += 2;
-                Token::Op(Op::EqRegex)
+                Token::Op(BinaryOp::EqRegex)
             }
             '=' => {
                 i += 1;
-                Token::Op(Op::Eq)
+                Token::Op(BinaryOp::Eq)
             }
             '!' if text[i..].starts_with("!=") => {
                 i += 2;
-                Token::Op(Op::NotEq)
+                Token::Op(BinaryOp::NotEq)
             }
             '!' if text[i..].starts_with("!~") => {
                 i += 2;
-                Token::Op(Op::NotEqRegex)
+                Token::Op(BinaryOp::NotEqRegex)
             }
             '<' if text[i..].starts_with("<>") => {
                 i += 2;
-                Token::Op(Op::NotEq)
+                Token::Op(BinaryOp::NotEq)
             }
             '<' if text[i..].starts_with("<=") => {
                 i += 2;
-                Token::Op(Op::LtEq)
+                Token::Op(BinaryOp::LtEq)
             }
             '<' => {
                 i += 1;
-                Token::Op(Op::Lt)
+                Token::Op(BinaryOp::Lt)
             }
             '>' if text[i..].starts_with(">=") => {
                 i += 2;
-                Token::Op(Op::GtEq)
+                Token::Op(BinaryOp::GtEq)
             }
             '>' => {
                 i += 1;
-                Token::Op(Op::Gt)
+                Token::Op(BinaryOp::Gt)
             }
             '/' if slash_divides(&tokens) => {
                 i += 1;
-                Token::Op(Op::Slash)
+                Token::Op(BinaryOp::Div)
             }
             '/' => {
                 let (regex, end) = delimited(text, i, '/')?;
@@ -420,9 +377,9 @@ mod tests {
             tokens("a / 2 =~ /x\\/y/"),
             [
                 Token::Ident("a".into()),
-                Token::Op(Op::Slash),
+                Token::Op(BinaryOp::Div),
                 Token::Integer(2),
-                Token::Op(Op::EqRegex),
+                Token::Op(BinaryOp::EqRegex),
                 Token::Regex("x/y".into()),
                 Token::Eof
             ]

@@ -7,7 +7,7 @@ use super::ast::{
     BinaryOp, Cardinality, DataType, Dimension, Expr, Field, Fill, Literal, Measurement, MeasurementName,
     RetentionPolicySpec, SelectStatement, Source, Statement, TagKeyMatch,
 };
-use super::lexer::{Op, Spanned, Token};
+use super::lexer::{Spanned, Token};
 
 pub(crate) struct Parser {
     tokens: Vec<Spanned>,
@@ -218,14 +218,14 @@ impl Parser {
             let with_measurement = if self.eat_keyword("WITH") {
                 self.expect_keyword("MEASUREMENT")?;
                 match self.next() {
-                    Token::Op(Op::Eq) => match self.peek().clone() {
+                    Token::Op(BinaryOp::Eq) => match self.peek().clone() {
                         Token::Regex(r) => {
                             self.next();
                             Some(MeasurementName::Regex(r))
                         }
                         _ => Some(MeasurementName::Name(self.ident()?)),
                     },
-                    Token::Op(Op::EqRegex) => match self.next() {
+                    Token::Op(BinaryOp::EqRegex) => match self.next() {
                         Token::Regex(r) => Some(MeasurementName::Regex(r)),
                         _ => {
                             self.pos -= 1;
@@ -281,10 +281,10 @@ impl Parser {
 
     fn tag_key_match(&mut self) -> Result<TagKeyMatch> {
         match self.next() {
-            Token::Op(Op::Eq) => Ok(TagKeyMatch::Eq(self.ident()?)),
-            Token::Op(Op::NotEq) => Ok(TagKeyMatch::NotEq(self.ident()?)),
-            Token::Op(op @ (Op::EqRegex | Op::NotEqRegex)) => match self.next() {
-                Token::Regex(r) if op == Op::EqRegex => Ok(TagKeyMatch::Regex(r)),
+            Token::Op(BinaryOp::Eq) => Ok(TagKeyMatch::Eq(self.ident()?)),
+            Token::Op(BinaryOp::NotEq) => Ok(TagKeyMatch::NotEq(self.ident()?)),
+            Token::Op(op @ (BinaryOp::EqRegex | BinaryOp::NotEqRegex)) => match self.next() {
+                Token::Regex(r) if op == BinaryOp::EqRegex => Ok(TagKeyMatch::Regex(r)),
                 Token::Regex(r) => Ok(TagKeyMatch::NotRegex(r)),
                 _ => {
                     self.pos -= 1;
@@ -506,7 +506,7 @@ impl Parser {
             self.next();
             let interval = self.duration()?;
             let offset = if self.eat(&Token::Comma) {
-                let negative = self.eat(&Token::Op(Op::Minus));
+                let negative = self.eat(&Token::Op(BinaryOp::Sub));
                 let d = self.duration()?;
                 Some(if negative { -d } else { d })
             } else {
@@ -516,7 +516,7 @@ impl Parser {
             return Ok(Dimension::Time { interval, offset });
         }
         match self.peek().clone() {
-            Token::Op(Op::Star) => {
+            Token::Op(BinaryOp::Mul) => {
                 self.next();
                 Ok(Dimension::Wildcard)
             }
@@ -538,7 +538,7 @@ impl Parser {
             Token::Ident(w) if w.eq_ignore_ascii_case("linear") => Fill::Linear,
             Token::Integer(n) => Fill::Value(Literal::Integer(n)),
             Token::Float(n) => Fill::Value(Literal::Float(n)),
-            Token::Op(Op::Minus) => match self.next() {
+            Token::Op(BinaryOp::Sub) => match self.next() {
                 Token::Integer(n) => Fill::Value(Literal::Integer(-n)),
                 Token::Float(n) => Fill::Value(Literal::Float(-n)),
                 _ => {
@@ -557,24 +557,7 @@ impl Parser {
 
     fn binary_op(&self) -> Option<BinaryOp> {
         Some(match self.peek() {
-            Token::Op(op) => match op {
-                Op::Plus => BinaryOp::Add,
-                Op::Minus => BinaryOp::Sub,
-                Op::Star => BinaryOp::Mul,
-                Op::Slash => BinaryOp::Div,
-                Op::Percent => BinaryOp::Mod,
-                Op::BitAnd => BinaryOp::BitAnd,
-                Op::BitOr => BinaryOp::BitOr,
-                Op::BitXor => BinaryOp::BitXor,
-                Op::Eq => BinaryOp::Eq,
-                Op::NotEq => BinaryOp::NotEq,
-                Op::Lt => BinaryOp::Lt,
-                Op::LtEq => BinaryOp::LtEq,
-                Op::Gt => BinaryOp::Gt,
-                Op::GtEq => BinaryOp::GtEq,
-                Op::EqRegex => BinaryOp::EqRegex,
-                Op::NotEqRegex => BinaryOp::NotEqRegex,
-            },
+            Token::Op(op) => *op,
             Token::Ident(w) if w.eq_ignore_ascii_case("AND") => BinaryOp::And,
             Token::Ident(w) if w.eq_ignore_ascii_case("OR") => BinaryOp::Or,
             _ => return None,
@@ -596,7 +579,7 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr> {
-        if self.eat(&Token::Op(Op::Minus)) {
+        if self.eat(&Token::Op(BinaryOp::Sub)) {
             return Ok(match self.peek().clone() {
                 Token::Integer(n) => {
                     self.next();
@@ -613,12 +596,30 @@ impl Parser {
                 _ => Expr::Negate(Box::new(self.unary()?)),
             });
         }
-        self.eat(&Token::Op(Op::Plus));
+        self.eat(&Token::Op(BinaryOp::Add));
         self.primary()
     }
 
     fn primary(&mut self) -> Result<Expr> {
         let token = self.peek().clone();
+        // Values that are one token.
+        let value = match &token {
+            Token::Str(s) => Some(Expr::Literal(Literal::String(s.clone()))),
+            Token::Integer(n) => Some(Expr::Literal(Literal::Integer(*n))),
+            Token::Unsigned(n) => Some(Expr::Literal(Literal::Unsigned(*n))),
+            Token::Float(n) => Some(Expr::Literal(Literal::Float(*n))),
+            Token::Duration(d) => Some(Expr::Literal(Literal::Duration(*d))),
+            Token::Regex(r) => Some(Expr::Regex(r.clone())),
+            Token::Param(p) => Some(Expr::Param(p.clone())),
+            Token::Ident(w) if w.eq_ignore_ascii_case("true") || w.eq_ignore_ascii_case("false") => {
+                Some(Expr::Literal(Literal::Boolean(w.eq_ignore_ascii_case("true"))))
+            }
+            _ => None,
+        };
+        if let Some(value) = value {
+            self.next();
+            return Ok(value);
+        }
         let bare = matches!(token, Token::Ident(_));
         let expr = match token {
             Token::LParen => {
@@ -627,41 +628,9 @@ impl Parser {
                 self.expect(&Token::RParen)?;
                 return Ok(Expr::Paren(Box::new(inner)));
             }
-            Token::Op(Op::Star) => {
+            Token::Op(BinaryOp::Mul) => {
                 self.next();
                 Expr::Wildcard(self.cast()?)
-            }
-            Token::Str(s) => {
-                self.next();
-                Expr::Literal(Literal::String(s))
-            }
-            Token::Integer(n) => {
-                self.next();
-                Expr::Literal(Literal::Integer(n))
-            }
-            Token::Unsigned(n) => {
-                self.next();
-                Expr::Literal(Literal::Unsigned(n))
-            }
-            Token::Float(n) => {
-                self.next();
-                Expr::Literal(Literal::Float(n))
-            }
-            Token::Duration(d) => {
-                self.next();
-                Expr::Literal(Literal::Duration(d))
-            }
-            Token::Regex(r) => {
-                self.next();
-                Expr::Regex(r)
-            }
-            Token::Param(p) => {
-                self.next();
-                Expr::Param(p)
-            }
-            Token::Ident(w) if w.eq_ignore_ascii_case("true") || w.eq_ignore_ascii_case("false") => {
-                self.next();
-                Expr::Literal(Literal::Boolean(w.eq_ignore_ascii_case("true")))
             }
             Token::Ident(name) if self.peek_at(1) == &Token::LParen => {
                 self.next();

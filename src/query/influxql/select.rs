@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampNanosecondType, UInt64Type};
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{Expr as DfExpr, Operator, binary_expr, col, lit};
+use datafusion::logical_expr::{Expr as DfExpr, Operator, binary_expr, lit};
 use sediment_catalog::{ColumnKind, Database, Table};
 use sediment_sql::influxql::ast::{BinaryOp, DataType as Cast, Dimension, Expr, SelectStatement};
+use sediment_sql::influxql::condition::{arithmetic, column, literal};
 use serde_json::Value;
 
-use super::{Context, InfluxqlError, Result, Series, measurements, regex};
+use super::{Context, InfluxqlError, LazySession, Result, Series, measurements, regex};
 use crate::query::QueryEngine;
 
 /// One output column: its name and how it is computed.
@@ -39,9 +40,10 @@ pub(super) async fn select(
     if statement.into.is_some() {
         return Err(InfluxqlError::Unsupported("SELECT ... INTO".into()));
     }
+    let session = LazySession::new(engine, &db.name);
     let mut out = Vec::new();
     for table in measurements(db, &statement.from)? {
-        out.extend(measurement_series(engine, db, table, statement, cx).await?);
+        out.extend(measurement_series(&session, table, statement, cx).await?);
     }
     let soffset = usize::try_from(statement.soffset.unwrap_or(0)).unwrap_or(usize::MAX);
     let slimit = statement.slimit.filter(|l| *l > 0).map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
@@ -55,10 +57,6 @@ fn has_call(e: &Expr) -> bool {
         Expr::Paren(inner) | Expr::Negate(inner) => has_call(inner),
         _ => false,
     }
-}
-
-fn column(name: &str) -> DfExpr {
-    col(datafusion::common::Column::new_unqualified(name))
 }
 
 fn is_tag(table: &Table, name: &str) -> bool {
@@ -86,37 +84,19 @@ fn value_expr(e: &Expr, table: &Table) -> Result<DfExpr> {
     Ok(match e {
         Expr::VarRef { name, .. } if table.column(name).is_some() => column(name),
         Expr::VarRef { .. } => lit(ScalarValue::Null),
-        Expr::Literal(l) => match l {
-            sediment_sql::influxql::ast::Literal::Integer(n) => lit(*n),
-            sediment_sql::influxql::ast::Literal::Unsigned(n) => lit(*n),
-            sediment_sql::influxql::ast::Literal::Float(n) => lit(*n),
-            sediment_sql::influxql::ast::Literal::String(s) => lit(s.clone()),
-            sediment_sql::influxql::ast::Literal::Boolean(b) => lit(*b),
-            sediment_sql::influxql::ast::Literal::Duration(d) => lit(*d),
-        },
+        Expr::Literal(l) => literal(l),
         Expr::Paren(inner) => value_expr(inner, table)?,
         Expr::Negate(inner) => DfExpr::Negative(Box::new(value_expr(inner, table)?)),
         Expr::Binary { left, op, right } => {
-            let op = match op {
-                BinaryOp::Add => Operator::Plus,
-                BinaryOp::Sub => Operator::Minus,
-                BinaryOp::Mul => Operator::Multiply,
-                // 1.x divides as floats: 5 / 2 is 2.5.
-                BinaryOp::Div => {
-                    let float =
-                        |e: DfExpr| DfExpr::Cast(datafusion::logical_expr::Cast::new(Box::new(e), DataType::Float64));
-                    return Ok(binary_expr(
-                        float(value_expr(left, table)?),
-                        Operator::Divide,
-                        float(value_expr(right, table)?),
-                    ));
-                }
-                BinaryOp::Mod => Operator::Modulo,
-                BinaryOp::BitAnd => Operator::BitwiseAnd,
-                BinaryOp::BitOr => Operator::BitwiseOr,
-                BinaryOp::BitXor => Operator::BitwiseXor,
-                other => return Err(InfluxqlError::Unsupported(format!("{} in a field expression", other.as_str()))),
-            };
+            // 1.x divides as floats: 5 / 2 is 2.5.
+            if *op == BinaryOp::Div {
+                let float =
+                    |e: DfExpr| DfExpr::Cast(datafusion::logical_expr::Cast::new(Box::new(e), DataType::Float64));
+                let (left, right) = (float(value_expr(left, table)?), float(value_expr(right, table)?));
+                return Ok(binary_expr(left, Operator::Divide, right));
+            }
+            let op = arithmetic(*op)
+                .map_err(|_| InfluxqlError::Unsupported(format!("{} in a field expression", op.as_str())))?;
             binary_expr(value_expr(left, table)?, op, value_expr(right, table)?)
         }
         other => return Err(InfluxqlError::Unsupported(format!("{other} in a field expression"))),
@@ -158,8 +138,11 @@ fn outputs(table: &Table, statement: &SelectStatement, grouped: &[String]) -> Re
                     None => table.column(name).is_some(),
                 };
                 let expr = if present { column(name) } else { lit(ScalarValue::Null) };
-                let name = field.alias.clone().unwrap_or_else(|| name.clone());
-                outputs.push(Output { name, expr, is_field: !is_tag(table, &name_of(&field.expr)) });
+                outputs.push(Output {
+                    name: field.alias.clone().unwrap_or_else(|| name.clone()),
+                    expr,
+                    is_field: !is_tag(table, name),
+                });
             }
             other => {
                 let mut names = Vec::new();
@@ -170,13 +153,6 @@ fn outputs(table: &Table, statement: &SelectStatement, grouped: &[String]) -> Re
         }
     }
     Ok(outputs)
-}
-
-fn name_of(e: &Expr) -> String {
-    match e {
-        Expr::VarRef { name, .. } => name.clone(),
-        _ => String::new(),
-    }
 }
 
 /// The tag keys GROUP BY splits series by, sorted.
@@ -209,8 +185,7 @@ fn group_tags(table: &Table, dimensions: &[Dimension]) -> Result<Vec<String>> {
 }
 
 async fn measurement_series(
-    engine: &QueryEngine,
-    db: &Database,
+    session: &LazySession<'_>,
     table: &Table,
     statement: &SelectStatement,
     cx: &Context<'_>,
@@ -221,8 +196,7 @@ async fn measurement_series(
         // No selected field exists here: 1.x returns nothing for this measurement.
         return Ok(Vec::new());
     }
-    let session = engine.session(&db.name)?;
-    let mut frame = session.table(&table.name).await?;
+    let mut frame = session.get().await?.table(&table.name).await?;
     if let Some(filter) = super::filter_expr(table, statement.condition.as_ref(), cx)? {
         frame = frame.filter(filter)?;
     }
