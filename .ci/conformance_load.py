@@ -38,6 +38,7 @@ print("influxql dataset: %d writes" % writes)
 sys.path.insert(0, os.path.join(shared, "pg"))
 from harness import dataset  # noqa: E402
 
+requests.post(base + "/query", data={"q": "CREATE DATABASE %s" % dataset.DB_NAME}, timeout=60)
 lines = list(dataset.line_protocol_lines())
 for i in range(0, len(lines), 2000):
     body = ("\n".join(lines[i:i + 2000]) + "\n").encode("utf-8")

@@ -98,7 +98,8 @@ pub fn classify_persist(e: &PersistError) -> ErrorKind {
         PersistError::Encode { .. } | PersistError::Arrow { .. } | PersistError::MissingTable { .. } => {
             ErrorKind::Internal
         }
-        PersistError::Upload { .. } => ErrorKind::StorageUnavailable,
+        PersistError::Upload { .. } | PersistError::Read { .. } => ErrorKind::StorageUnavailable,
+        PersistError::Decode { .. } => ErrorKind::Internal,
         PersistError::Catalog(e) => classify_catalog(e),
         PersistError::Wal(e) => classify_wal(e),
     }

@@ -35,6 +35,7 @@ const INFLUXDB_VERSION: &str = "1.8.10";
 pub struct AppState {
     pub ingester: Arc<Ingester>,
     pub engine: Arc<QueryEngine>,
+    pub persister: Arc<crate::storage::persist::Persister>,
     pub max_request_size: usize,
 }
 

@@ -97,7 +97,7 @@ impl Ingester {
         }
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
         let (points, mut rejected) = lp::parse_body(body, precision, now);
-        let mut validated = validate::validate(&self.catalog.snapshot(), db, points);
+        let mut validated = validate::validate(&self.catalog.snapshot(), db, points, Vec::new());
         if !accept_partial && (!rejected.is_empty() || !validated.rejected.is_empty()) {
             rejected.extend(validated.rejected);
             return Ok(WriteOutcome { accepted: 0, rejected });
@@ -105,7 +105,8 @@ impl Ingester {
         if !validated.ops.is_empty() {
             let _schema = self.schema_lock.lock().await;
             // Another request may have changed the schema since the first check.
-            let mut again = validate::validate(&self.catalog.snapshot(), db, validated.points);
+            let mut again =
+                validate::validate(&self.catalog.snapshot(), db, validated.points, validated.rejected_tags);
             if !again.ops.is_empty() {
                 self.catalog.apply(std::mem::take(&mut again.ops)).await?;
             }

@@ -271,6 +271,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     let app = router(AppState {
         ingester: Arc::clone(&node.ingester),
         engine: Arc::clone(&node.engine),
+        persister: Arc::clone(&node.persister),
         max_request_size: config.max_request_size,
     });
     let http_shutdown = shutdown.clone();

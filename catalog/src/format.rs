@@ -144,6 +144,8 @@ enum OpV1 {
     DropUser { name: String },
     SetRetentionPolicy { db: String, policy: RetentionPolicyV1 },
     DropRetentionPolicy { db: String, name: String },
+    DropDatabase { name: String },
+    DropTable { db: String, table: String },
 }
 
 pub(crate) fn encode_log(seq: CatalogSeq, ops: &[CatalogOp]) -> Vec<u8> {
@@ -346,6 +348,8 @@ fn op_to_v1(op: &CatalogOp) -> OpV1 {
             OpV1::SetRetentionPolicy { db: db.clone(), policy: policy_to_v1(policy) }
         }
         CatalogOp::DropRetentionPolicy { db, name } => OpV1::DropRetentionPolicy { db: db.clone(), name: name.clone() },
+        CatalogOp::DropDatabase { name } => OpV1::DropDatabase { name: name.clone() },
+        CatalogOp::DropTable { db, table } => OpV1::DropTable { db: db.clone(), table: table.clone() },
     }
 }
 
@@ -367,6 +371,8 @@ fn op_from_v1(op: OpV1) -> CatalogOp {
         OpV1::DropUser { name } => CatalogOp::DropUser { name },
         OpV1::SetRetentionPolicy { db, policy } => CatalogOp::SetRetentionPolicy { db, policy: policy_from_v1(policy) },
         OpV1::DropRetentionPolicy { db, name } => CatalogOp::DropRetentionPolicy { db, name },
+        OpV1::DropDatabase { name } => CatalogOp::DropDatabase { name },
+        OpV1::DropTable { db, table } => CatalogOp::DropTable { db, table },
     }
 }
 

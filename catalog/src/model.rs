@@ -200,6 +200,25 @@ impl Database {
             self.retention_policies.values().cloned().collect()
         }
     }
+
+    /// The database that holds the points of retention policy `rp` (the
+    /// default policy when `None`), or `None` when there is no such policy.
+    /// `autogen` lives in the database itself and any other policy in
+    /// `<db>/<rp>` (InfluxDB 3's mapping of 1.x's db/rp pairs), so each
+    /// policy keeps its own series.
+    pub fn policy_database(&self, rp: Option<&str>) -> Option<String> {
+        let policies = self.policies();
+        let policy = match rp.filter(|r| !r.is_empty()) {
+            Some(name) => policies.iter().find(|p| p.name == name)?,
+            None => policies.iter().find(|p| p.default).or(policies.first())?,
+        };
+        Some(Self::storage_name(&self.name, &policy.name))
+    }
+
+    /// Where policy `rp` of database `db` keeps its points.
+    pub fn storage_name(db: &str, rp: &str) -> String {
+        if rp == RetentionPolicy::AUTOGEN { db.to_owned() } else { format!("{db}/{rp}") }
+    }
 }
 
 /// A user who may log in over the Postgres protocol. Only derived secrets are

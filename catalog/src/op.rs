@@ -62,6 +62,16 @@ pub enum CatalogOp {
         db: String,
         name: String,
     },
+    /// Forgets a database, its tables and their files (an InfluxQL DROP DATABASE).
+    /// Dropping one that does not exist is no error, as in 1.x.
+    DropDatabase {
+        name: String,
+    },
+    /// Forgets a table and its files (DROP MEASUREMENT); absent is no error.
+    DropTable {
+        db: String,
+        table: String,
+    },
 }
 
 /// Applies `ops` in order to `state`, giving the state of version `state.seq + 1`.
@@ -180,6 +190,14 @@ fn apply_one(state: &mut CatalogState, op: &CatalogOp) -> Result<()> {
                 return Err(CatalogError::NotFound { kind: "retention policy", name: format!("{db}.{name}") });
             }
             sync_retention(d);
+        }
+        CatalogOp::DropDatabase { name } => {
+            state.databases.remove(name);
+        }
+        CatalogOp::DropTable { db, table } => {
+            if let Some(database) = state.databases.get_mut(db) {
+                database.tables.remove(table);
+            }
         }
         CatalogOp::SetWalPersisted { through } => {
             state.wal_persisted_through = state.wal_persisted_through.max(*through);
@@ -311,5 +329,17 @@ mod tests {
         .expect_err("missing db");
         assert!(matches!(err, CatalogError::NotFound { .. }));
         assert!(state.database("other").is_none());
+    }
+
+    #[test]
+    fn drops_forget_tables_and_databases_and_tolerate_absence() {
+        let state = setup();
+        let dropped = apply(&state, &[CatalogOp::DropTable { db: "db".into(), table: "cpu".into() }]).expect("drops");
+        assert!(dropped.table("db", "cpu").is_none());
+        assert!(dropped.database("db").is_some());
+        let again = apply(&dropped, &[CatalogOp::DropTable { db: "db".into(), table: "cpu".into() }]).expect("no-op");
+        let gone = apply(&again, &[CatalogOp::DropDatabase { name: "db".into() }]).expect("drops the database");
+        assert!(gone.database("db").is_none());
+        apply(&gone, &[CatalogOp::DropDatabase { name: "db".into() }]).expect("dropping a missing database is no error");
     }
 }

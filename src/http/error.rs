@@ -85,7 +85,9 @@ impl IntoResponse for HttpError {
             Api::V1 | Api::V3 => json!({ "error": message }),
             Api::V2 => json!({ "code": code, "message": message }),
         };
-        if !data.is_empty() {
+        // 1.x's body is `{"error"}` alone (its message already names the
+        // lines); the 2.x and 3.x endpoints list the rejected lines.
+        if !data.is_empty() && self.api != Api::V1 {
             body["data"] = serde_json::Value::Array(data);
         }
         let mut response = (status, axum::Json(body)).into_response();

@@ -13,14 +13,17 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use sediment_sql::influxql::{self, Statement, ast::Literal};
+use sediment_sql::influxql::ast::{Literal, Measurement, SelectStatement};
+use sediment_sql::influxql::{self, Statement};
 
 use crate::error::{ErrorKind, classify_datafusion, classify_query};
 use crate::http::AppState;
 use crate::http::error::{Api, HttpError};
 use crate::http::format::{self, Format};
 use crate::query::engine::Planned;
-use crate::query::influxql::{self as influxql_meta, Context, Series};
+use crate::ingest::WriteOptions;
+use crate::ingest::lp::Precision;
+use crate::query::influxql::{self as influxql_meta, Context, InfluxqlError, Series};
 
 type Params = Query<HashMap<String, String>>;
 
@@ -140,7 +143,8 @@ async fn query_v1(state: &AppState, params: HashMap<String, String>) -> Result<R
         ),
         None => None,
     };
-    let cx = Context { db: params.get("db").map(String::as_str).filter(|d| !d.is_empty()), params: &bound, now, epoch };
+    let non_empty = |name: &str| params.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    let cx = Context { db: non_empty("db"), rp: non_empty("rp"), params: &bound, now, epoch };
     let mut results = Vec::with_capacity(statements.len());
     for (statement_id, statement) in statements.iter().enumerate() {
         let result = match run_statement(state, statement, &cx).await {
@@ -162,12 +166,22 @@ async fn query_v1(state: &AppState, params: HashMap<String, String>) -> Result<R
 
 /// Runs one statement; an error is the text 1.x puts in the statement's result.
 async fn run_statement(state: &AppState, statement: &Statement, cx: &Context<'_>) -> Result<Vec<Series>, String> {
+    if let Statement::Select(select) = statement
+        && let Some(into) = &select.into
+    {
+        return select_into(state, select, into, cx).await.map_err(|e| e.to_string());
+    }
     if let Statement::CreateDatabase { name, policy } = statement {
         state.ingester.create_database(name).await.map_err(|e| e.to_string())?;
         if let Some(spec) = policy {
             influxql_meta::set_database_policy(&state.engine, name, spec).await.map_err(|e| e.to_string())?;
         }
         return Ok(Vec::new());
+    }
+    match influxql_meta::remove(&state.engine, &state.persister, statement, cx).await {
+        Ok(true) => return Ok(Vec::new()),
+        Ok(false) => {}
+        Err(e) => return Err(e.to_string()),
     }
     match influxql_meta::retention_policy(&state.engine, statement).await {
         Ok(true) => return Ok(Vec::new()),
@@ -179,6 +193,35 @@ async fn run_statement(state: &AppState, statement: &Statement, cx: &Context<'_>
         Ok(None) => Err(format!("{} is not supported yet", statement_kind(statement))),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// `SELECT ... INTO`: the result goes through the ingest path; 1.x answers
+/// with the number of points written.
+async fn select_into(
+    state: &AppState,
+    select: &SelectStatement,
+    into: &Measurement,
+    cx: &Context<'_>,
+) -> Result<Vec<Series>, InfluxqlError> {
+    let snapshot = state.engine.catalog().snapshot();
+    let (db, measurement) = influxql_meta::into::target(&snapshot, into, cx)?;
+    let query = Statement::Select(Box::new(SelectStatement { into: None, ..select.clone() }));
+    let in_nanos = Context { epoch: Some(1), ..*cx };
+    let series = influxql_meta::show(&state.engine, &query, &in_nanos).await?.unwrap_or_default();
+    let (lp, points) = influxql_meta::into::line_protocol(&series, measurement.as_deref());
+    if points > 0 {
+        let options = WriteOptions { precision: Precision::Nanosecond, no_sync: false, accept_partial: true };
+        let outcome = state.ingester.write_lp(&db, &lp, options).await.map_err(|e| InfluxqlError::Invalid(e.to_string()))?;
+        if let Some(first) = outcome.rejected.first() {
+            return Err(InfluxqlError::Invalid(format!("partial write: {} dropped={}", first.reason, outcome.rejected.len())));
+        }
+    }
+    Ok(vec![Series {
+        name: Some("result".into()),
+        tags: None,
+        columns: vec!["time".into(), "written".into()],
+        values: vec![vec![cx.format_epoch_zero(), serde_json::Value::from(points)]],
+    }])
 }
 
 fn statement_kind(statement: &Statement) -> &'static str {

@@ -78,6 +78,7 @@ async fn try_write(
         .get(db_param)
         .filter(|d| !d.is_empty())
         .ok_or_else(|| invalid(format!("missing required parameter {db_param:?}")))?;
+    let db = &storage_database(state, api, db, params.get("rp").map(String::as_str))?;
     let precision = match params.get("precision") {
         None => Precision::Nanosecond,
         Some(p) => {
@@ -104,6 +105,27 @@ async fn try_write(
     match outcome {
         WriteOutcome { rejected, .. } if rejected.is_empty() => Ok(()),
         WriteOutcome { accepted, rejected } => Err(partial_write(api, accepted, rejected)),
+    }
+}
+
+/// The database a write lands in. 1.x writes need an existing database (as
+/// 1.x: Telegraf creates it on the 404) and honour `rp`; 2.x's bucket may be
+/// `db/rp`; retention policies other than `autogen` keep their points apart
+/// (`Database::policy_database`). 2.x and 3.x create databases on first write.
+fn storage_database(state: &AppState, api: Api, db: &str, rp: Option<&str>) -> Result<String, HttpError> {
+    let snapshot = state.engine.catalog().snapshot();
+    let not_found = |m: String| HttpError::new(api, ErrorKind::DatabaseNotFound, m);
+    let (name, rp) = match (api, db.rsplit_once('/')) {
+        (Api::V2, Some((name, rp))) if snapshot.database(name).is_some() => (name, Some(rp)),
+        (Api::V1, _) => (db, rp),
+        _ => (db, None),
+    };
+    match snapshot.database(name) {
+        Some(database) => database
+            .policy_database(rp)
+            .ok_or_else(|| not_found(format!("retention policy not found: {}", rp.unwrap_or_default()))),
+        None if api == Api::V1 => Err(not_found(format!("database not found: {name:?}"))),
+        None => Ok(name.to_owned()),
     }
 }
 

@@ -17,6 +17,9 @@ pub struct ValidatedWrite<'a> {
     pub ops: Vec<CatalogOp>,
     pub points: Vec<NumberedPoint<'a>>,
     pub rejected: Vec<RejectedLine>,
+    /// (table, tag key) of lines rejected for a type conflict: 1.x still
+    /// knows those tag keys, so they become (empty) tag columns.
+    pub rejected_tags: Vec<(String, String)>,
 }
 
 pub fn field_type(value: &FieldValue) -> FieldType {
@@ -29,8 +32,14 @@ pub fn field_type(value: &FieldValue) -> FieldType {
     }
 }
 
-/// Validates `points` for database `db` against `catalog`.
-pub fn validate<'a>(catalog: &CatalogState, db: &str, points: Vec<NumberedPoint<'a>>) -> ValidatedWrite<'a> {
+/// Validates `points` for database `db` against `catalog`; `rejected_tags`
+/// carries those of an earlier pass over the same request.
+pub fn validate<'a>(
+    catalog: &CatalogState,
+    db: &str,
+    points: Vec<NumberedPoint<'a>>,
+    mut rejected_tags: Vec<(String, String)>,
+) -> ValidatedWrite<'a> {
     let mut out = ValidatedWrite::default();
     let database = catalog.database(db);
     if database.is_none() {
@@ -59,6 +68,7 @@ pub fn validate<'a>(catalog: &CatalogState, db: &str, points: Vec<NumberedPoint<
         };
         let mut wanted: Vec<(String, ColumnKind)> = Vec::new();
         let mut reason = None;
+        let mut type_conflict = false;
         let expected = point
             .tags
             .iter()
@@ -68,6 +78,7 @@ pub fn validate<'a>(catalog: &CatalogState, db: &str, points: Vec<NumberedPoint<
             match kind_of(name) {
                 Some(existing) if existing == kind => {}
                 Some(existing) => {
+                    type_conflict = true;
                     let (existing, kind) = (existing.to_string(), kind.to_string());
                     reason = Some(format!(
                         "column {name:?} of table {:?} is {} {existing}, but this line writes {} {kind}",
@@ -86,6 +97,12 @@ pub fn validate<'a>(catalog: &CatalogState, db: &str, points: Vec<NumberedPoint<
                 Some(format!("table {:?} would have more than {MAX_COLUMNS_PER_TABLE} columns", point.measurement));
         }
         if let Some(reason) = reason {
+            // 1.x indexes a rejected line's series before it checks field
+            // types, so its new tag keys show up (with no values); so here.
+            if type_conflict {
+                let tags = wanted.into_iter().filter(|(_, kind)| *kind == ColumnKind::Tag);
+                rejected_tags.extend(tags.map(|(name, _)| (point.measurement.clone(), name)));
+            }
             out.rejected.push(RejectedLine::new(numbered.line_number, numbered.line, reason));
             continue;
         }
@@ -98,6 +115,15 @@ pub fn validate<'a>(catalog: &CatalogState, db: &str, points: Vec<NumberedPoint<
         out.points.push(numbered);
     }
 
+    for (table, tag) in rejected_tags.clone() {
+        let known = database.and_then(|d| d.tables.get(&table)).is_some_and(|t| t.column(&tag).is_some());
+        let columns = new_columns.entry(table.clone()).or_default();
+        let exists = database.is_some_and(|d| d.tables.contains_key(&table)) || new_tables.contains(&table);
+        if exists && !known && !columns.iter().any(|(name, _)| *name == tag) {
+            columns.push((tag, ColumnKind::Tag));
+        }
+    }
+    new_columns.retain(|_, columns| !columns.is_empty());
     for table in new_tables {
         out.ops.push(CatalogOp::CreateTable { db: db.to_owned(), table });
     }
@@ -109,6 +135,7 @@ pub fn validate<'a>(catalog: &CatalogState, db: &str, points: Vec<NumberedPoint<
     if out.points.is_empty() {
         out.ops.clear();
     }
+    out.rejected_tags = rejected_tags;
     out
 }
 
@@ -125,7 +152,7 @@ mod tests {
     fn check<'a>(catalog: &CatalogState, body: &'a str) -> ValidatedWrite<'a> {
         let (points, rejected) = parse_body(body, Precision::Nanosecond, 0);
         assert!(rejected.is_empty(), "{rejected:?}");
-        validate(catalog, "db", points)
+        validate(catalog, "db", points, Vec::new())
     }
 
     #[test]
@@ -144,6 +171,22 @@ mod tests {
         let numbers: Vec<_> = v.rejected.iter().map(|r| r.line_number).collect();
         assert_eq!(numbers, [2, 4]);
         assert!(v.rejected[0].reason.contains("float field"), "{}", v.rejected[0].reason);
+    }
+
+    #[tokio::test]
+    async fn a_type_conflicted_line_still_adds_its_tag_keys() {
+        let catalog = sediment_catalog::Catalog::load(std::sync::Arc::new(object_store::memory::InMemory::new()))
+            .await
+            .unwrap();
+        let first = check(&catalog.snapshot(), "m v=1i 1\n");
+        let state = catalog.apply(first.ops).await.unwrap();
+        let v = check(&state, "m v=2i 2\nm,t=x v=true 4\n");
+        assert_eq!(v.rejected.len(), 1);
+        assert!(
+            v.ops.iter().any(|op| matches!(op, CatalogOp::AddColumns { columns, .. } if columns == &[("t".to_owned(), ColumnKind::Tag)])),
+            "{:?}",
+            v.ops
+        );
     }
 
     #[test]

@@ -175,6 +175,14 @@ impl QuerySession {
         Ok(self.ctx.table(reference).await?)
     }
 
+    /// Rows computed outside the engine (an InfluxQL subquery's result), to plan on.
+    ///
+    /// # Errors
+    /// Never for a valid batch.
+    pub fn read_batch(&self, batch: arrow::array::RecordBatch) -> Result<datafusion::dataframe::DataFrame, QueryError> {
+        Ok(self.ctx.read_batch(batch)?)
+    }
+
     /// Plans every statement in `sql`, refusing anything that is not read-only.
     ///
     /// # Errors

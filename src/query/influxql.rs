@@ -15,13 +15,18 @@ use arrow::datatypes::DataType;
 use datafusion::logical_expr::Expr as DfExpr;
 use regex::Regex;
 use sediment_catalog::{CatalogOp, ColumnKind, Database, RetentionPolicy, Table};
-use sediment_sql::influxql::ast::{Literal, MeasurementName, RetentionPolicySpec, Source, Statement, TagKeyMatch};
+use sediment_sql::influxql::ast::{Literal, Measurement, MeasurementName, RetentionPolicySpec, Source, Statement, TagKeyMatch};
 use sediment_sql::influxql::condition::{ConditionError, Scope, column, condition};
 use serde_json::Value;
 
 use crate::query::{QueryEngine, QueryError, QuerySession};
 
+mod ddl;
+mod functions;
+pub mod into;
 mod select;
+
+pub use ddl::remove;
 
 /// One series of a 1.x result.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,12 +47,16 @@ pub enum InfluxqlError {
     Condition(#[from] ConditionError),
     #[error("invalid regex /{0}/: {1}")]
     Regex(String, String),
+    #[error("{0}")]
+    Invalid(String),
     #[error("{0} is not supported yet")]
     Unsupported(String),
     #[error("{0}")]
     Catalog(String),
     #[error(transparent)]
     Query(#[from] QueryError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::persist::PersistError),
 }
 
 impl From<datafusion::error::DataFusionError> for InfluxqlError {
@@ -59,9 +68,11 @@ impl From<datafusion::error::DataFusionError> for InfluxqlError {
 type Result<T, E = InfluxqlError> = std::result::Result<T, E>;
 
 /// What a statement runs with: the request's database, bound parameters and clock.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
     pub db: Option<&'a str>,
+    /// `rp=`: the retention policy of sources in `db` that name none.
+    pub rp: Option<&'a str>,
     pub params: &'a BTreeMap<String, Literal>,
     /// Nanoseconds since the epoch when the request arrived.
     pub now: i64,
@@ -70,12 +81,40 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
+    /// The storage database behind `[db.[rp.]]measurement`: the request's
+    /// database unless named, and the request's `rp=` (for that database) or
+    /// else the database's default policy.
+    ///
+    /// # Errors
+    /// No database named or known, an unknown retention policy.
+    fn storage_database(&self, snapshot: &sediment_catalog::CatalogState, measurement: &Measurement) -> Result<String> {
+        let db = measurement.database.as_deref().or(self.db).filter(|d| !d.is_empty()).ok_or(InfluxqlError::DatabaseRequired)?;
+        let database = snapshot.database(db).ok_or_else(|| InfluxqlError::DatabaseNotFound(db.to_owned()))?;
+        let request_rp = self.rp.filter(|rp| !rp.is_empty() && Some(db) == self.db);
+        let rp = measurement.retention_policy.as_deref().filter(|rp| !rp.is_empty()).or(request_rp);
+        database
+            .policy_database(rp)
+            .ok_or_else(|| InfluxqlError::Invalid(format!("retention policy not found: {}", rp.unwrap_or_default())))
+    }
+
     fn format_time(&self, nanos: i64) -> Value {
-        match self.epoch {
-            Some(unit) => Value::from(nanos.div_euclid(unit)),
-            None => Value::String(
-                chrono::DateTime::from_timestamp_nanos(nanos).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-            ),
+        self.format_time_in(nanos, None)
+    }
+
+    /// The time 1.x gives rows that have none of their own (INTO's `written`).
+    pub fn format_epoch_zero(&self) -> Value {
+        self.format_time(0)
+    }
+
+    /// RFC3339 in `tz` (a SELECT's `tz()`), or UTC.
+    fn format_time_in(&self, nanos: i64, tz: Option<chrono_tz::Tz>) -> Value {
+        let utc = chrono::DateTime::from_timestamp_nanos(nanos);
+        match (self.epoch, tz) {
+            (Some(unit), _) => Value::from(nanos.div_euclid(unit)),
+            (None, Some(tz)) => {
+                Value::String(utc.with_timezone(&tz).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            }
+            (None, None) => Value::String(utc.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
         }
     }
 }
@@ -131,7 +170,14 @@ pub async fn show(engine: &QueryEngine, statement: &Statement, cx: &Context<'_>)
     };
     let series = match statement {
         Statement::ShowDatabases => {
-            let values: Vec<Vec<Value>> = snapshot.databases.keys().map(|d| vec![text(d)]).collect();
+            // `db/rp` holds a policy's points (`Database::policy_database`): not a database of its own.
+            let is_policy_storage = |name: &str| {
+                name.rsplit_once('/').is_some_and(|(db, rp)| {
+                    snapshot.database(db).is_some_and(|d| d.policies().iter().any(|p| p.name == rp))
+                })
+            };
+            let values: Vec<Vec<Value>> =
+                snapshot.databases.keys().filter(|d| !is_policy_storage(d)).map(|d| vec![text(d)]).collect();
             one_series(Some("databases"), &["name"], values)
         }
         Statement::ShowRetentionPolicies { on } => {
@@ -245,7 +291,7 @@ pub async fn show(engine: &QueryEngine, statement: &Statement, cx: &Context<'_>)
             one_series(None, &["key"], page(values, *limit, *offset))
         }
         Statement::ShowCardinality { .. } => return Err(InfluxqlError::Unsupported("SHOW ... CARDINALITY".into())),
-        Statement::Select(select) => select::select(engine, &database(&None)?, select, cx).await?,
+        Statement::Select(select) => select::select(engine, &snapshot, select, cx).await?,
         _ => return Ok(None),
     };
     Ok(Some(series))

@@ -120,7 +120,7 @@ impl Sources {
             }
             let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
                 .with_projection_indices(Some(projection.to_vec()))?
-                .with_file(PartitionedFile::new(file.path.clone(), file.size_bytes))
+                .with_file(parquet_file(&file.path, file.size_bytes))
                 .build();
             out.push((DataSourceExec::from_data_source(config) as Arc<dyn ExecutionPlan>, file.generation));
         }
@@ -343,4 +343,11 @@ mod tests {
         assert_eq!(time_range(&[t().eq(ts(5))]), TimeRange::new(5, 6));
         assert_eq!(time_range(&[t().gt(ts(5)).or(t().lt(ts(1)))]), TimeRange::ALL);
     }
+}
+
+/// A recorded Parquet file for a scan, at its key exactly as recorded.
+fn parquet_file(path: &str, size: u64) -> PartitionedFile {
+    let mut file = PartitionedFile::new(path, size);
+    file.object_meta.location = crate::storage::paths::recorded(path);
+    file
 }

@@ -99,6 +99,7 @@ impl WriteBuffer {
                     .entry(partition_key.clone())
                     .or_insert_with(|| PartitionBuffer::new(partition_key));
                 let bytes = partition.append(point);
+                partition.bytes += bytes;
                 state.active.bytes += bytes;
             }
         }
@@ -153,6 +154,24 @@ impl WriteBuffer {
         Ok(out)
     }
 
+    /// Forgets the rows of `db` (only of `table` when given) in the active
+    /// generation, after a DROP made them unreachable. The caller persisted
+    /// the frozen generations first, so only the active one can hold any.
+    pub fn purge(&self, db: &str, table: Option<&str>) {
+        let mut state = self.lock();
+        let doomed = |(d, t): &TableKey| d == db && table.is_none_or(|x| x == t);
+        let mut freed = 0;
+        state.active.tables.retain(|key, partitions| {
+            if doomed(key) {
+                freed += partitions.values().map(|p| p.bytes).sum::<usize>();
+                false
+            } else {
+                true
+            }
+        });
+        state.active.bytes -= freed.min(state.active.bytes);
+    }
+
     /// Tables of `db` with buffered rows.
     pub fn tables(&self, db: &str) -> Vec<String> {
         let state = self.lock();
@@ -176,6 +195,7 @@ impl WriteBuffer {
 struct PartitionBuffer {
     partition: String,
     rows: usize,
+    bytes: usize,
     min_time: i64,
     max_time: i64,
     time: TimestampNanosecondBuilder,
@@ -262,6 +282,7 @@ impl PartitionBuffer {
         Self {
             partition,
             rows: 0,
+            bytes: 0,
             min_time: i64::MAX,
             max_time: i64::MIN,
             time: TimestampNanosecondBuilder::new(),

@@ -6,8 +6,14 @@
 //! buffer generation and WAL files dropped. A crash before the catalog commit
 //! leaves unreferenced files (never read) and a WAL that is replayed.
 
+mod rewrite;
+
+pub use rewrite::rewrite_schema;
+
 use std::sync::Arc;
 
+use arrow::array::{BooleanArray, RecordBatch};
+use arrow::error::ArrowError;
 use bytes::Bytes;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 use parquet::arrow::ArrowWriter;
@@ -35,7 +41,14 @@ pub enum PersistError {
     Wal(#[from] WalError),
     #[error("table {db}.{table} is buffered but not in the catalog")]
     MissingTable { db: String, table: String },
+    #[error("reading {path}: {source}")]
+    Read { path: String, source: object_store::Error },
+    #[error("decoding {path}: {source}")]
+    Decode { path: String, source: parquet::errors::ParquetError },
 }
+
+/// Which rows of a batch a DELETE removes: `true` removes the row.
+pub type RowFilter = dyn Fn(&RecordBatch) -> Result<BooleanArray, ArrowError> + Send + Sync;
 
 /// Rows per Parquet row group: small enough that time-range pruning skips most of a big day.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
@@ -60,6 +73,11 @@ impl Persister {
     /// Any failure leaves the data in the buffer and the WAL, to be retried.
     pub async fn persist_all(&self) -> Result<(), PersistError> {
         let _running = self.running.lock().await;
+        self.persist_frozen().await
+    }
+
+    /// Persists every generation; the caller holds `running`.
+    async fn persist_frozen(&self) -> Result<(), PersistError> {
         self.buffer.freeze();
         while let Some(generation) = self.buffer.oldest_frozen() {
             self.persist_generation(&generation).await?;
@@ -74,7 +92,13 @@ impl Persister {
         let partitions =
             generation.partitions().map_err(|source| PersistError::Arrow { table: "buffer".into(), source })?;
         let mut total_rows = 0;
+        let catalog = self.catalog.snapshot();
         for (db, table, partition) in partitions {
+            if catalog.table(&db, &table).is_none() {
+                // Written while a DROP removed the table: the DROP wins.
+                tracing::warn!(db, table, "dropping buffered rows of a dropped table");
+                continue;
+            }
             let file = self.write_file(&db, &table, &partition).await?;
             total_rows += file.rows;
             match ops.last_mut() {

@@ -65,6 +65,7 @@ async fn every_acknowledged_write_survives_kill_9_on_s3() {
 async fn kill_9_rounds(store: Store) {
     // A short persist interval makes kills land during persistence too.
     let mut server = TestServer::start(store, &["--persist-interval", "150ms"]).await;
+    server.create_database("k").await;
     let mut acked = BTreeSet::new();
     for round in 0..4u64 {
         let stop = Arc::new(AtomicBool::new(false));

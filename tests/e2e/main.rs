@@ -2,6 +2,7 @@
 
 mod durability;
 mod influxql;
+mod influxql_data;
 mod pg;
 mod query;
 mod s3;

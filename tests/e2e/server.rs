@@ -152,8 +152,16 @@ impl TestServer {
         self.client.post(self.url(path)).body(body).send().await.expect("request sent")
     }
 
+    /// `CREATE DATABASE db` over `/query` (1.x's `/write` needs the database to exist).
+    pub(crate) async fn create_database(&self, db: &str) {
+        let r = self.client.post(self.url("/query")).form(&[("q", format!("CREATE DATABASE \"{db}\""))]).send().await;
+        let r = r.expect("request sent");
+        assert_eq!(r.status(), 200, "CREATE DATABASE {db}: {}", r.text().await.unwrap_or_default());
+    }
+
     /// Writes line protocol to `/write?db=` with second precision and expects 204.
     pub(crate) async fn write_ok(&self, db: &str, lp: &str) {
+        self.create_database(db).await;
         let r = self.post(&format!("/write?db={db}&precision=s"), lp.to_owned()).await;
         let status = r.status();
         assert_eq!(status, 204, "write failed: {}", r.text().await.unwrap_or_default());

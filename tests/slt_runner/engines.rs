@@ -167,6 +167,7 @@ impl Wire {
     }
 
     async fn load(&self, lp: String) -> Result<Output, SltError> {
+        self.server.0.create_database(DB).await;
         let response = self.server.0.post(&format!("/write?db={DB}"), lp).await;
         if !response.status().is_success() {
             let status = response.status();

@@ -186,3 +186,44 @@ fn parse_time(s: &str) -> Option<i64> {
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .and_then(|t| nanos(t.and_utc()))
 }
+
+/// The time range a condition's top-level `AND`s put on `time`: inclusive
+/// nanosecond bounds, `None` where a side is open. Comparisons under an `OR`
+/// do not narrow the range.
+///
+/// # Errors
+/// A `time` comparison whose value is no time.
+pub fn time_bounds(expr: &Expr, scope: &Scope<'_>) -> Result<(Option<i64>, Option<i64>), ConditionError> {
+    let mut bounds = (None, None);
+    narrow(expr, scope, &mut bounds)?;
+    Ok(bounds)
+}
+
+fn narrow(expr: &Expr, scope: &Scope<'_>, bounds: &mut (Option<i64>, Option<i64>)) -> Result<(), ConditionError> {
+    match expr {
+        Expr::Paren(inner) => narrow(inner, scope, bounds),
+        Expr::Binary { left, op: BinaryOp::And, right } => {
+            narrow(left, scope, bounds)?;
+            narrow(right, scope, bounds)
+        }
+        Expr::Binary { left, op, right } if is_time(left) || is_time(right) => {
+            let (value, op) = if is_time(left) { (right, *op) } else { (left, flip(*op)) };
+            let t = time_value(value, scope)?;
+            let lower = |b: &mut Option<i64>, v: i64| *b = Some(b.map_or(v, |o: i64| o.max(v)));
+            let upper = |b: &mut Option<i64>, v: i64| *b = Some(b.map_or(v, |o: i64| o.min(v)));
+            match op {
+                BinaryOp::Gt => lower(&mut bounds.0, t.saturating_add(1)),
+                BinaryOp::GtEq => lower(&mut bounds.0, t),
+                BinaryOp::Lt => upper(&mut bounds.1, t.saturating_sub(1)),
+                BinaryOp::LtEq => upper(&mut bounds.1, t),
+                BinaryOp::Eq => {
+                    lower(&mut bounds.0, t);
+                    upper(&mut bounds.1, t);
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,285 +1,444 @@
-//! Raw `SELECT`s: fields, tags and arithmetic on them, no functions yet.
-//! One series per measurement (and per tag set under GROUP BY), rows in
-//! time order, with 1.x's column naming and row rules.
+//! `SELECT`: every source of FROM (a measurement, a regex of them, or a
+//! subquery) becomes a DataFusion plan that filters by WHERE, reads `time`,
+//! the GROUP BY tags and the columns the fields name, and sorts by series
+//! then time. Its rows stream in series by series; `eval` turns each series
+//! into 1.x's output rows (aggregates per bucket, fill, transforms).
+//!
+//! ```text
+//!   source ─► scan plan (filter, project, sort) ─► series ─► eval ─► Series
+//! ```
 
-use std::collections::BTreeMap;
+mod compile;
+mod eval;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampNanosecondType, UInt64Type};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Field as ArrowField, Float64Type, Int64Type, Schema as ArrowSchema, TimeUnit};
+use arrow::datatypes::{TimestampNanosecondType, UInt64Type};
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{Expr as DfExpr, Operator, binary_expr, lit};
-use sediment_catalog::{ColumnKind, Database, Table};
-use sediment_sql::influxql::ast::{BinaryOp, DataType as Cast, Dimension, Expr, SelectStatement};
-use sediment_sql::influxql::condition::{arithmetic, column, literal};
-use serde_json::Value;
+use datafusion::dataframe::DataFrame;
+use datafusion::logical_expr::lit;
+use futures::StreamExt;
+use sediment_catalog::{CatalogState, ColumnKind, Database, FieldType};
+use sediment_sql::influxql::ast::{Dimension, Fill, Measurement, SelectStatement, Source};
+use sediment_sql::influxql::condition::{Scope, column, condition, time_bounds};
+use serde_json::Value as Json;
 
-use super::{Context, InfluxqlError, LazySession, Result, Series, measurements, regex};
-use crate::query::QueryEngine;
+use self::compile::{Compiled, Schema, compile};
+use self::eval::{Evaluator, Group, Row, Window};
+use super::functions::Value;
+use super::{Context, InfluxqlError, Result, Series, measurements, regex};
+use crate::query::{QueryEngine, QuerySession};
 
-/// One output column: its name and how it is computed.
+/// The rows of one output series before they are encoded.
+#[derive(Debug)]
 struct Output {
     name: String,
-    expr: DfExpr,
-    /// Counts toward "this row has a value" (fields do, tags do not).
-    is_field: bool,
+    tags: Vec<(String, String)>,
+    columns: Vec<String>,
+    rows: Vec<Row>,
 }
 
-/// The series of a raw SELECT.
+/// The series a SELECT answers.
 ///
 /// # Errors
-/// Functions (not yet supported), bad conditions or regexes, failed scans.
+/// Invalid fields or functions, bad conditions or regexes, failed scans.
 pub(super) async fn select(
     engine: &QueryEngine,
-    db: &Database,
+    snapshot: &CatalogState,
     statement: &SelectStatement,
     cx: &Context<'_>,
 ) -> Result<Vec<Series>> {
-    if statement.fields.iter().any(|f| has_call(&f.expr)) {
-        return Err(InfluxqlError::Unsupported("functions in SELECT".into()));
-    }
-    if statement.into.is_some() {
-        return Err(InfluxqlError::Unsupported("SELECT ... INTO".into()));
-    }
-    let session = LazySession::new(engine, &db.name);
-    let mut out = Vec::new();
-    for table in measurements(db, &statement.from)? {
-        out.extend(measurement_series(&session, table, statement, cx).await?);
-    }
-    let soffset = usize::try_from(statement.soffset.unwrap_or(0)).unwrap_or(usize::MAX);
-    let slimit = statement.slimit.filter(|l| *l > 0).map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-    Ok(out.into_iter().skip(soffset).take(slimit).collect())
+    let tz = time_zone(statement)?;
+    let sessions = Sessions { engine, snapshot, open: Mutex::new(HashMap::new()) };
+    let outputs = run(&sessions, statement, cx).await?;
+    Ok(outputs
+        .into_iter()
+        .map(|o| Series {
+            name: Some(o.name),
+            tags: (!o.tags.is_empty()).then(|| o.tags.into_iter().collect()),
+            columns: std::iter::once("time".to_owned()).chain(o.columns).collect(),
+            values: o
+                .rows
+                .into_iter()
+                .map(|(t, values)| std::iter::once(cx.format_time_in(t, tz)).chain(values.iter().map(json)).collect())
+                .collect(),
+        })
+        .collect())
 }
 
-fn has_call(e: &Expr) -> bool {
-    match e {
-        Expr::Call { .. } => true,
-        Expr::Binary { left, right, .. } => has_call(left) || has_call(right),
-        Expr::Paren(inner) | Expr::Negate(inner) => has_call(inner),
-        _ => false,
-    }
+fn time_zone(statement: &SelectStatement) -> Result<Option<chrono_tz::Tz>> {
+    statement
+        .tz
+        .as_deref()
+        .map(|name| name.parse().map_err(|_| InfluxqlError::Invalid(format!("unable to find time zone {name}"))))
+        .transpose()
 }
 
-fn is_tag(table: &Table, name: &str) -> bool {
-    table.column(name).is_some_and(|c| matches!(c.kind, ColumnKind::Tag))
+/// The catalog a statement reads and one DataFusion session per storage
+/// database it touches (FROM may name other databases and policies).
+struct Sessions<'a> {
+    engine: &'a QueryEngine,
+    snapshot: &'a CatalogState,
+    open: Mutex<HashMap<String, Arc<QuerySession>>>,
 }
 
-fn is_field(table: &Table, name: &str) -> bool {
-    table.column(name).is_some_and(|c| matches!(c.kind, ColumnKind::Field(_)))
-}
-
-/// The names a field expression reads, in order, for its default column name.
-fn var_names(e: &Expr, out: &mut Vec<String>) {
-    match e {
-        Expr::VarRef { name, .. } => out.push(name.clone()),
-        Expr::Binary { left, right, .. } => {
-            var_names(left, out);
-            var_names(right, out);
+impl Sessions<'_> {
+    fn get(&self, db: &str) -> Result<Arc<QuerySession>> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(session) = open.get(db) {
+            return Ok(Arc::clone(session));
         }
-        Expr::Paren(inner) | Expr::Negate(inner) => var_names(inner, out),
-        _ => {}
+        let session = Arc::new(self.engine.session(db)?);
+        open.insert(db.to_owned(), Arc::clone(&session));
+        Ok(session)
+    }
+
+    /// A session to plan over computed rows: one the subquery opened.
+    fn any(&self) -> Result<Arc<QuerySession>> {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.values().next().cloned().ok_or_else(|| InfluxqlError::Invalid("a subquery read no measurement".into()))
+    }
+
+    /// The storage database of `[db.[rp.]]m`: the request's database and its default policy unless named.
+    fn storage(&self, measurement: &Measurement, cx: &Context<'_>) -> Result<Option<&Database>> {
+        let storage = cx.storage_database(&self.snapshot, measurement)?;
+        Ok(self.snapshot.database(&storage))
     }
 }
 
-fn value_expr(e: &Expr, table: &Table) -> Result<DfExpr> {
-    Ok(match e {
-        Expr::VarRef { name, .. } if table.column(name).is_some() => column(name),
-        Expr::VarRef { .. } => lit(ScalarValue::Null),
-        Expr::Literal(l) => literal(l),
-        Expr::Paren(inner) => value_expr(inner, table)?,
-        Expr::Negate(inner) => DfExpr::Negative(Box::new(value_expr(inner, table)?)),
-        Expr::Binary { left, op, right } => {
-            // 1.x divides as floats: 5 / 2 is 2.5.
-            if *op == BinaryOp::Div {
-                let float =
-                    |e: DfExpr| DfExpr::Cast(datafusion::logical_expr::Cast::new(Box::new(e), DataType::Float64));
-                let (left, right) = (float(value_expr(left, table)?), float(value_expr(right, table)?));
-                return Ok(binary_expr(left, Operator::Divide, right));
+/// Runs `statement` to internal rows; subqueries recurse through here.
+fn run<'a>(
+    sessions: &'a Sessions<'a>,
+    statement: &'a SelectStatement,
+    cx: &'a Context<'a>,
+) -> futures::future::BoxFuture<'a, Result<Vec<Output>>> {
+    Box::pin(async move {
+        let mut resolved = Vec::new();
+        for source in &statement.from {
+            resolved.extend(sources(sessions, source, cx).await?);
+        }
+        let mut union: Vec<(String, ColumnKind)> = Vec::new();
+        for (_, schema, _) in &resolved {
+            for (name, kind) in &schema.columns {
+                if !union.iter().any(|(n, _)| n == name) {
+                    union.push((name.clone(), kind.clone()));
+                }
             }
-            let op = arithmetic(*op)
-                .map_err(|_| InfluxqlError::Unsupported(format!("{} in a field expression", op.as_str())))?;
-            binary_expr(value_expr(left, table)?, op, value_expr(right, table)?)
         }
-        other => return Err(InfluxqlError::Unsupported(format!("{other} in a field expression"))),
+        union.sort_by(|a, b| a.0.cmp(&b.0));
+        let wildcard = Schema { columns: union };
+        let mut out = Vec::new();
+        for (name, schema, frame) in resolved {
+            out.extend(source_series(&name, &schema, &wildcard, frame, statement, cx).await?);
+        }
+        let soffset = usize::try_from(statement.soffset.unwrap_or(0)).unwrap_or(usize::MAX);
+        let slimit =
+            statement.slimit.filter(|l| *l > 0).map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        Ok(out.into_iter().skip(soffset).take(slimit).collect())
     })
 }
 
-/// The output columns; a wildcard leaves out the tags that GROUP BY turns into series.
-fn outputs(table: &Table, statement: &SelectStatement, grouped: &[String]) -> Result<Vec<Output>> {
-    let mut outputs = Vec::new();
-    let sorted_columns = |want: &dyn Fn(&ColumnKind) -> bool| {
-        let mut names: Vec<(&str, bool)> = table
-            .columns
-            .iter()
-            .filter(|c| want(&c.kind) && !grouped.contains(&c.name))
-            .map(|c| (c.name.as_str(), matches!(c.kind, ColumnKind::Field(_))))
-            .collect();
-        names.sort_unstable();
-        names
-    };
-    for field in &statement.fields {
-        match &field.expr {
-            Expr::Wildcard(cast) => {
-                let names = match cast {
-                    Some(Cast::Tag) => sorted_columns(&|k| matches!(k, ColumnKind::Tag)),
-                    Some(Cast::Field) => sorted_columns(&|k| matches!(k, ColumnKind::Field(_))),
-                    _ => sorted_columns(&|k| !matches!(k, ColumnKind::Time)),
-                };
-                for (name, is_field) in names {
-                    outputs.push(Output { name: name.to_owned(), expr: column(name), is_field });
-                }
+/// The measurements (name, columns, scan) one FROM entry reads.
+async fn sources(
+    sessions: &Sessions<'_>,
+    source: &Source,
+    cx: &Context<'_>,
+) -> Result<Vec<(String, Schema, DataFrame)>> {
+    match source {
+        Source::Measurement(measurement) => {
+            let mut out = Vec::new();
+            let Some(db) = sessions.storage(measurement, cx)? else { return Ok(out) };
+            for table in measurements(db, std::slice::from_ref(source))? {
+                let mut columns: Vec<(String, ColumnKind)> = table
+                    .columns
+                    .iter()
+                    .filter(|c| !matches!(c.kind, ColumnKind::Time))
+                    .map(|c| (c.name.clone(), c.kind.clone()))
+                    .collect();
+                columns.sort_by(|a, b| a.0.cmp(&b.0));
+                let frame = sessions.get(&db.name)?.table(&table.name).await?;
+                out.push((table.name.clone(), Schema { columns }, frame));
             }
-            Expr::VarRef { name, data_type } => {
-                // `x::tag` and `x::field` pick the kind; without one a field wins.
-                let present = match data_type {
-                    Some(Cast::Tag) => is_tag(table, name),
-                    Some(Cast::Field | Cast::Float | Cast::Integer | Cast::Unsigned | Cast::String | Cast::Boolean) => {
-                        is_field(table, name)
-                    }
-                    None => table.column(name).is_some(),
-                };
-                let expr = if present { column(name) } else { lit(ScalarValue::Null) };
-                outputs.push(Output {
-                    name: field.alias.clone().unwrap_or_else(|| name.clone()),
-                    expr,
-                    is_field: !is_tag(table, name),
-                });
+            Ok(out)
+        }
+        Source::Subquery(inner) => {
+            let rows = run(sessions, inner, cx).await?;
+            let mut by_name: BTreeMap<String, Vec<Output>> = BTreeMap::new();
+            for output in rows {
+                by_name.entry(output.name.clone()).or_default().push(output);
             }
-            other => {
-                let mut names = Vec::new();
-                var_names(other, &mut names);
-                let name = field.alias.clone().unwrap_or_else(|| names.join("_"));
-                outputs.push(Output { name, expr: value_expr(other, table)?, is_field: true });
+            let mut out = Vec::new();
+            for (name, outputs) in by_name {
+                let (schema, batch) = subquery_batch(&outputs)?;
+                let frame = sessions.any()?.read_batch(batch)?;
+                out.push((name, schema, frame));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// A subquery's series as one table: its tags as tags, its columns as fields.
+fn subquery_batch(outputs: &[Output]) -> Result<(Schema, RecordBatch)> {
+    let mut tag_keys: Vec<&str> = outputs.iter().flat_map(|o| o.tags.iter().map(|(k, _)| k.as_str())).collect();
+    tag_keys.sort_unstable();
+    tag_keys.dedup();
+    let mut field_names: Vec<&str> = Vec::new();
+    for o in outputs {
+        for c in &o.columns {
+            if !field_names.contains(&c.as_str()) && !tag_keys.contains(&c.as_str()) {
+                field_names.push(c);
             }
         }
     }
-    Ok(outputs)
+    let mut times = Vec::new();
+    let mut tags: Vec<Vec<Option<String>>> = vec![Vec::new(); tag_keys.len()];
+    let mut fields: Vec<Vec<Option<Value>>> = vec![Vec::new(); field_names.len()];
+    for o in outputs {
+        let index: Vec<Option<usize>> = field_names.iter().map(|f| o.columns.iter().position(|c| c == f)).collect();
+        for (t, values) in &o.rows {
+            times.push(*t);
+            for (k, key) in tag_keys.iter().enumerate() {
+                tags[k].push(o.tags.iter().find(|(name, _)| name == key).map(|(_, v)| v.clone()));
+            }
+            for (f, i) in index.iter().enumerate() {
+                fields[f].push(i.and_then(|i| values[i].clone()));
+            }
+        }
+    }
+    let mut columns: Vec<(String, ColumnKind)> = Vec::new();
+    let mut arrow_fields = vec![ArrowField::new("time", DataType::Timestamp(TimeUnit::Nanosecond, None), false)];
+    let mut arrays: Vec<ArrayRef> = vec![Arc::new(arrow::array::TimestampNanosecondArray::from(times))];
+    for (key, values) in tag_keys.iter().zip(tags) {
+        columns.push(((*key).to_owned(), ColumnKind::Tag));
+        arrow_fields.push(ArrowField::new(*key, DataType::Utf8, true));
+        arrays.push(Arc::new(arrow::array::StringArray::from(values)));
+    }
+    for (name, values) in field_names.iter().zip(fields) {
+        let (field_type, array) = value_array(values);
+        columns.push(((*name).to_owned(), ColumnKind::Field(field_type)));
+        arrow_fields.push(ArrowField::new(*name, array.data_type().clone(), true));
+        arrays.push(array);
+    }
+    columns.sort_by(|a, b| a.0.cmp(&b.0));
+    let batch = RecordBatch::try_new(Arc::new(ArrowSchema::new(arrow_fields)), arrays)
+        .map_err(|e| InfluxqlError::from(datafusion::error::DataFusionError::from(e)))?;
+    Ok((Schema { columns }, batch))
 }
 
-/// The tag keys GROUP BY splits series by, sorted.
-fn group_tags(table: &Table, dimensions: &[Dimension]) -> Result<Vec<String>> {
+/// An Arrow column of values of one type: integers stay integers unless a float is among them.
+fn value_array(values: Vec<Option<Value>>) -> (FieldType, ArrayRef) {
+    let kind = values.iter().flatten().fold(None, |kind, v| match (kind, v) {
+        (None | Some(FieldType::Integer), Value::Integer(_)) => Some(FieldType::Integer),
+        (None | Some(FieldType::UInteger), Value::Unsigned(_)) => Some(FieldType::UInteger),
+        (None, Value::String(_)) => Some(FieldType::String),
+        (None, Value::Boolean(_)) => Some(FieldType::Boolean),
+        (Some(k @ (FieldType::String | FieldType::Boolean)), _) => Some(k),
+        _ => Some(FieldType::Float),
+    });
+    let kind = kind.unwrap_or(FieldType::Float);
+    let array: ArrayRef = match kind {
+        FieldType::Integer => Arc::new(arrow::array::Int64Array::from_iter(
+            values.iter().map(|v| if let Some(Value::Integer(i)) = v { Some(*i) } else { None }),
+        )),
+        FieldType::UInteger => Arc::new(arrow::array::UInt64Array::from_iter(
+            values.iter().map(|v| if let Some(Value::Unsigned(u)) = v { Some(*u) } else { None }),
+        )),
+        FieldType::String => Arc::new(arrow::array::StringArray::from_iter(
+            values.iter().map(|v| if let Some(Value::String(s)) = v { Some(s.as_str()) } else { None }),
+        )),
+        FieldType::Boolean => Arc::new(arrow::array::BooleanArray::from_iter(
+            values.iter().map(|v| if let Some(Value::Boolean(b)) = v { Some(*b) } else { None }),
+        )),
+        FieldType::Float => Arc::new(arrow::array::Float64Array::from_iter(values.iter().map(|v| match v {
+            Some(Value::Float(f)) => Some(*f),
+            Some(Value::Integer(i)) => Some(*i as f64),
+            Some(Value::Unsigned(u)) => Some(*u as f64),
+            _ => None,
+        }))),
+    };
+    (kind, array)
+}
+
+/// The tag keys GROUP BY splits series by, sorted, and its time window.
+fn dimensions(schema: &Schema, statement: &SelectStatement) -> Result<(Vec<String>, Option<Window>)> {
     let mut tags = Vec::new();
-    for dimension in dimensions {
+    let mut window = None;
+    for dimension in &statement.dimensions {
         match dimension {
             Dimension::Tag(name) => tags.push(name.clone()),
-            Dimension::Wildcard => {
-                tags.extend(table.columns.iter().filter(|c| matches!(c.kind, ColumnKind::Tag)).map(|c| c.name.clone()));
-            }
+            Dimension::Wildcard => tags.extend(schema.tags().map(str::to_owned)),
             Dimension::Regex(r) => {
                 let re = regex(r)?;
-                tags.extend(
-                    table
-                        .columns
-                        .iter()
-                        .filter(|c| matches!(c.kind, ColumnKind::Tag) && re.is_match(&c.name))
-                        .map(|c| c.name.clone()),
-                );
+                tags.extend(schema.tags().filter(|t| re.is_match(t)).map(str::to_owned));
             }
-            Dimension::Time { .. } => {
-                return Err(InfluxqlError::Unsupported("GROUP BY time() without an aggregate".into()));
+            Dimension::Time { interval, offset } => {
+                if *interval <= 0 {
+                    return Err(InfluxqlError::Invalid("GROUP BY time() interval must be greater than 0".into()));
+                }
+                window = Some(Window {
+                    interval: *interval,
+                    offset: offset.unwrap_or(0).rem_euclid(*interval),
+                    tz: time_zone(statement)?,
+                });
             }
         }
     }
     tags.sort();
     tags.dedup();
-    Ok(tags)
+    Ok((tags, window))
 }
 
-async fn measurement_series(
-    session: &LazySession<'_>,
-    table: &Table,
+/// The output series of one source: its scan, split into series, evaluated.
+async fn source_series(
+    name: &str,
+    schema: &Schema,
+    wildcard: &Schema,
+    frame: DataFrame,
     statement: &SelectStatement,
     cx: &Context<'_>,
-) -> Result<Vec<Series>> {
-    let tags = group_tags(table, &statement.dimensions)?;
-    let outputs = outputs(table, statement, &tags)?;
-    if !outputs.iter().any(|o| o.is_field && !matches!(o.expr, DfExpr::Literal(..))) {
-        // No selected field exists here: 1.x returns nothing for this measurement.
+) -> Result<Vec<Output>> {
+    let (tags, window) = dimensions(schema, statement)?;
+    let Some(compiled) = compile(schema, wildcard, statement, &tags, window.map(|w| w.interval))? else {
         return Ok(Vec::new());
-    }
-    let mut frame = session.get().await?.table(&table.name).await?;
-    if let Some(filter) = super::filter_expr(table, statement.condition.as_ref(), cx)? {
-        frame = frame.filter(filter)?;
-    }
-    let has_value = outputs
-        .iter()
-        .filter(|o| o.is_field)
-        .map(|o| o.expr.clone().is_not_null())
-        .reduce(DfExpr::or)
-        .unwrap_or_else(|| lit(true));
-    frame = frame.filter(has_value)?;
-    let mut select = vec![column("time").alias("__time")];
-    for (i, tag) in tags.iter().enumerate() {
-        let expr = if table.column(tag).is_some() { column(tag) } else { lit(ScalarValue::Utf8(None)) };
-        select.push(expr.alias(format!("__tag{i}")));
-    }
-    for (i, output) in outputs.iter().enumerate() {
-        select.push(output.expr.clone().alias(format!("__out{i}")));
-    }
-    let batches =
-        frame.select(select)?.sort(vec![column("__time").sort(!statement.order_desc, true)])?.collect().await?;
-
-    let mut by_tags: BTreeMap<Vec<String>, Vec<Vec<Value>>> = BTreeMap::new();
-    for batch in &batches {
-        for row in 0..batch.num_rows() {
-            let key: Vec<String> = (0..tags.len())
-                .map(|i| match json_value(batch, 1 + i, row, cx) {
-                    Value::String(s) => s,
-                    _ => String::new(),
-                })
-                .collect();
-            let mut values = vec![json_value(batch, 0, row, cx)];
-            values.extend((0..outputs.len()).map(|i| json_value(batch, 1 + tags.len() + i, row, cx)));
-            by_tags.entry(key).or_default().push(values);
+    };
+    // The scope borrows closures that are not Send: keep it out of the awaits below.
+    let (bounds, frame) = {
+        let has_column = |n: &str| schema.kind(n).is_some();
+        let params = |n: &str| cx.params.get(n).cloned();
+        let scope = Scope { has_column: &has_column, params: &params, now: cx.now };
+        let mut bounds = match &statement.condition {
+            Some(c) => time_bounds(c, &scope)?,
+            None => (None, None),
+        };
+        // 1.x: GROUP BY time without an upper bound ends at now().
+        if window.is_some() && bounds.1.is_none() {
+            bounds.1 = Some(cx.now);
         }
-    }
+        (bounds, scan(frame, schema, &tags, &compiled, statement, &scope, bounds)?)
+    };
+    let fill = statement.fill.clone().unwrap_or(Fill::Null);
+    let evaluator = Evaluator { compiled: &compiled, window, bounds, fill: &fill };
+    let columns: Vec<String> = compiled.columns.iter().map(|c| c.name.clone()).collect();
     let offset = usize::try_from(statement.offset.unwrap_or(0)).unwrap_or(usize::MAX);
     let limit = statement.limit.filter(|l| *l > 0).map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-    let mut columns = vec!["time".to_owned()];
-    columns.extend(outputs.iter().map(|o| o.name.clone()));
-    Ok(by_tags
-        .into_iter()
-        .filter_map(|(key, rows)| {
-            let values: Vec<_> = rows.into_iter().skip(offset).take(limit).collect();
-            (!values.is_empty()).then(|| Series {
-                name: Some(table.name.clone()),
-                tags: (!tags.is_empty()).then(|| tags.iter().cloned().zip(key).collect()),
+
+    let mut out = Vec::new();
+    let mut finish = |key: Vec<Option<String>>, group: Group| -> Result<()> {
+        let mut rows = evaluator.rows(&group)?;
+        if statement.order_desc {
+            rows.reverse();
+        }
+        let rows: Vec<Row> = rows.into_iter().skip(offset).take(limit).collect();
+        if !rows.is_empty() {
+            out.push(Output {
+                name: name.to_owned(),
+                tags: tags.iter().cloned().zip(key.into_iter().map(Option::unwrap_or_default)).collect(),
                 columns: columns.clone(),
-                values,
-            })
-        })
-        .collect())
+                rows,
+            });
+        }
+        Ok(())
+    };
+    let mut stream = frame.execute_stream().await?;
+    let mut current: Option<(Vec<Option<String>>, Group)> = None;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let times = batch.column(0).as_primitive::<TimestampNanosecondType>();
+        for row in 0..batch.num_rows() {
+            let key: Vec<Option<String>> = (0..tags.len()).map(|i| text(batch.column(1 + i), row)).collect();
+            if current.as_ref().is_none_or(|(k, _)| *k != key) {
+                if let Some((k, group)) = current.take() {
+                    finish(k, group)?;
+                }
+                current = Some((key, Group { times: Vec::new(), columns: vec![Vec::new(); compiled.scan.len()] }));
+            }
+            let Some((_, group)) = current.as_mut() else { continue };
+            group.times.push(times.value(row));
+            for (c, values) in group.columns.iter_mut().enumerate() {
+                values.push(cell(batch.column(1 + tags.len() + c), row));
+            }
+        }
+    }
+    if let Some((k, group)) = current.take() {
+        finish(k, group)?;
+    }
+    Ok(out)
 }
 
-/// A cell as 1.x's JSON has it: times per `epoch`, numbers as numbers.
-fn json_value(batch: &RecordBatch, column: usize, row: usize, cx: &Context<'_>) -> Value {
-    let array = batch.column(column);
-    if array.is_null(row) {
-        return Value::Null;
+/// The scan plan: WHERE, then time, the GROUP BY tags and the read columns,
+/// sorted by series (a missing tag first, as 1.x's '') then time.
+fn scan(
+    mut frame: DataFrame,
+    schema: &Schema,
+    tags: &[String],
+    compiled: &Compiled,
+    statement: &SelectStatement,
+    scope: &Scope<'_>,
+    bounds: (Option<i64>, Option<i64>),
+) -> Result<DataFrame> {
+    if let Some(c) = &statement.condition {
+        frame = frame.filter(condition(c, scope)?)?;
     }
-    match array.data_type() {
-        DataType::Float64 => {
-            let v = array.as_primitive::<Float64Type>().value(row);
-            serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
-        }
-        DataType::Int64 => Value::from(array.as_primitive::<Int64Type>().value(row)),
-        DataType::UInt64 => Value::from(array.as_primitive::<UInt64Type>().value(row)),
-        DataType::Boolean => Value::Bool(array.as_boolean().value(row)),
+    if let Some(upper) = bounds.1 {
+        frame = frame.filter(column("time").lt_eq(lit(ScalarValue::TimestampNanosecond(Some(upper), None))))?;
+    }
+    let present = |name: &str| {
+        if schema.kind(name).is_some() { column(name) } else { lit(ScalarValue::Utf8(None)) }
+    };
+    let mut select = vec![column("time").alias("__time")];
+    select.extend(tags.iter().enumerate().map(|(i, t)| present(t).alias(format!("__tag{i}"))));
+    select.extend(compiled.scan.iter().enumerate().map(|(i, c)| present(c).alias(format!("__col{i}"))));
+    let mut order: Vec<_> = (0..tags.len()).map(|i| column(&format!("__tag{i}")).sort(true, true)).collect();
+    order.push(column("__time").sort(true, true));
+    // Rows of one time keep series order, as 1.x merges series.
+    order.extend(schema.tags().filter(|t| !tags.iter().any(|g| g == t)).map(|t| column(t).sort(true, true)));
+    Ok(frame.select(select)?.sort(order)?)
+}
+
+fn text(array: &ArrayRef, row: usize) -> Option<String> {
+    match cell(array, row)? {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// A cell as a 1.x value.
+fn cell(array: &ArrayRef, row: usize) -> Option<Value> {
+    if array.is_null(row) {
+        return None;
+    }
+    Some(match array.data_type() {
+        DataType::Float64 => Value::Float(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Int64 => Value::Integer(array.as_primitive::<Int64Type>().value(row)),
+        DataType::UInt64 => Value::Unsigned(array.as_primitive::<UInt64Type>().value(row)),
+        DataType::Boolean => Value::Boolean(array.as_boolean().value(row)),
         DataType::Utf8 => Value::String(array.as_string::<i32>().value(row).to_owned()),
         DataType::Utf8View => Value::String(array.as_string_view().value(row).to_owned()),
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-            cx.format_time(array.as_primitive::<TimestampNanosecondType>().value(row))
-        }
         DataType::Dictionary(..) => {
             let dict = array.as_any_dictionary();
             let key = dict.normalized_keys()[row];
-            match arrow::compute::cast(dict.values(), &DataType::Utf8) {
-                Ok(values) => Value::String(values.as_string::<i32>().value(key).to_owned()),
-                Err(_) => Value::Null,
-            }
+            let values = arrow::compute::cast(dict.values(), &DataType::Utf8).ok()?;
+            Value::String(values.as_string::<i32>().value(key).to_owned())
         }
-        _ => match arrow::compute::cast(array, &DataType::Utf8) {
-            Ok(text) => Value::String(text.as_string::<i32>().value(row).to_owned()),
-            Err(_) => Value::Null,
-        },
+        _ => {
+            let text = arrow::compute::cast(array, &DataType::Utf8).ok()?;
+            Value::String(text.as_string::<i32>().value(row).to_owned())
+        }
+    })
+}
+
+/// A value as 1.x's JSON has it.
+fn json(value: &Option<Value>) -> Json {
+    match value {
+        None => Json::Null,
+        Some(Value::Float(f)) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        Some(Value::Integer(i)) => Json::from(*i),
+        Some(Value::Unsigned(u)) => Json::from(*u),
+        Some(Value::String(s)) => Json::String(s.clone()),
+        Some(Value::Boolean(b)) => Json::Bool(*b),
     }
 }
