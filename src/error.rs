@@ -11,6 +11,7 @@ use sediment_sql::SqlError;
 
 use crate::ingest::IngestError;
 use crate::query::QueryError;
+use crate::query::influxql::InfluxqlError;
 use crate::storage::persist::PersistError;
 use crate::storage::wal::WalError;
 
@@ -111,6 +112,20 @@ pub fn classify_query(e: &QueryError) -> ErrorKind {
         QueryError::UnknownTable(_) => ErrorKind::UnknownTable,
         QueryError::Sql(e) => classify_sql(e),
         QueryError::DataFusion(e) => classify_datafusion(e),
+    }
+}
+
+pub fn classify_influxql(e: &InfluxqlError) -> ErrorKind {
+    match e {
+        InfluxqlError::DatabaseRequired
+        | InfluxqlError::Condition(_)
+        | InfluxqlError::Regex(..)
+        | InfluxqlError::Invalid(_)
+        | InfluxqlError::Catalog(_) => ErrorKind::InvalidRequest,
+        InfluxqlError::DatabaseNotFound(_) => ErrorKind::DatabaseNotFound,
+        InfluxqlError::Unsupported(_) => ErrorKind::Unsupported,
+        InfluxqlError::Query(e) => classify_query(e),
+        InfluxqlError::Storage(e) => classify_persist(e),
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod error;
 mod format;
+mod influxql;
 mod query;
 mod write;
 
@@ -25,6 +26,7 @@ pub(crate) const PATH_WRITE_V2: &str = "/api/v2/write";
 pub(crate) const PATH_WRITE_V3: &str = "/api/v3/write_lp";
 pub(crate) const PATH_QUERY_V1: &str = "/query";
 pub(crate) const PATH_QUERY_SQL: &str = "/api/v3/query_sql";
+pub(crate) const PATH_QUERY_INFLUXQL: &str = "/api/v3/query_influxql";
 pub(crate) const PATH_HEALTH: &str = "/health";
 pub(crate) const PATH_PING: &str = "/ping";
 
@@ -45,7 +47,8 @@ pub fn router(state: AppState) -> Router {
         .route(PATH_WRITE_V1, post(write::write_v1))
         .route(PATH_WRITE_V2, post(write::write_v2))
         .route(PATH_WRITE_V3, post(write::write_v3))
-        .route(PATH_QUERY_V1, get(query::query_v1_get).post(query::query_v1_post))
+        .route(PATH_QUERY_V1, get(influxql::query_v1_get).post(influxql::query_v1_post))
+        .route(PATH_QUERY_INFLUXQL, get(influxql::query_influxql_get).post(influxql::query_influxql_post))
         .route(PATH_QUERY_SQL, get(query::query_sql_get).post(query::query_sql_post))
         .route(PATH_HEALTH, get(health))
         .route(PATH_PING, get(ping).head(ping))

@@ -15,7 +15,7 @@ use arrow::datatypes::DataType;
 use datafusion::logical_expr::Expr as DfExpr;
 use regex::Regex;
 use sediment_catalog::{CatalogOp, ColumnKind, Database, RetentionPolicy, Table};
-use sediment_sql::influxql::ast::{Literal, Measurement, MeasurementName, RetentionPolicySpec, Source, Statement, TagKeyMatch};
+use sediment_sql::influxql::ast::{Cardinality, Literal, Measurement, MeasurementName, RetentionPolicySpec, Source, Statement, TagKeyMatch};
 use sediment_sql::influxql::condition::{ConditionError, Scope, column, condition};
 use serde_json::Value;
 
@@ -290,11 +290,96 @@ pub async fn show(engine: &QueryEngine, statement: &Statement, cx: &Context<'_>)
             let values = keys.into_iter().map(|k| vec![Value::String(k)]).collect();
             one_series(None, &["key"], page(values, *limit, *offset))
         }
-        Statement::ShowCardinality { .. } => return Err(InfluxqlError::Unsupported("SHOW ... CARDINALITY".into())),
+        Statement::ShowCardinality { what, exact, on, from, key, condition } => {
+            let db = database(on)?;
+            cardinality(engine, &db, *what, *exact, from, key.as_ref(), condition.as_ref(), cx).await?
+        }
+        Statement::ShowUsers => {
+            // Every sediment user may do everything: all are admins in 1.x's terms.
+            let values = snapshot.users.keys().map(|name| vec![text(name), Value::Bool(true)]).collect();
+            vec![Series { name: None, tags: None, columns: vec!["user".into(), "admin".into()], values }]
+        }
         Statement::Select(select) => select::select(engine, &snapshot, select, cx).await?,
         _ => return Ok(None),
     };
     Ok(Some(series))
+}
+
+/// `SHOW <what> [EXACT] CARDINALITY`: the rows of the matching SHOW, counted.
+/// Like 1.x, measurements and (estimated) series are one total; the exact
+/// series count, tag keys, tag values and field keys are per measurement.
+#[allow(clippy::too_many_arguments)]
+async fn cardinality(
+    engine: &QueryEngine,
+    db: &Database,
+    what: Cardinality,
+    exact: bool,
+    from: &[Source],
+    key: Option<&TagKeyMatch>,
+    condition: Option<&sediment_sql::influxql::ast::Expr>,
+    cx: &Context<'_>,
+) -> Result<Vec<Series>> {
+    let on = Some(db.name.clone());
+    let (condition, from_owned) = (condition.cloned(), from.to_vec());
+    let listing = match what {
+        Cardinality::Measurement | Cardinality::Series => {
+            Statement::ShowSeries { on, from: from_owned, condition, limit: None, offset: None }
+        }
+        Cardinality::TagKey => Statement::ShowTagKeys { on, from: from_owned, condition, limit: None, offset: None },
+        Cardinality::TagValues => Statement::ShowTagValues {
+            on,
+            from: from_owned,
+            key: key.cloned().ok_or_else(|| InfluxqlError::Invalid("SHOW TAG VALUES CARDINALITY needs WITH KEY".into()))?,
+            condition,
+            limit: None,
+            offset: None,
+        },
+        Cardinality::FieldKey => Statement::ShowFieldKeys { on, from: from_owned, limit: None, offset: None },
+    };
+    let listed = Box::pin(show(engine, &listing, cx)).await?.unwrap_or_default();
+    let count = |n: usize| vec![vec![Value::from(n)]];
+    Ok(match what {
+        Cardinality::Measurement | Cardinality::Series => {
+            // SHOW SERIES answers one series of keys `measurement,tag=value...`.
+            let keys: Vec<&str> = listed.iter().flat_map(|s| &s.values).filter_map(|row| row[0].as_str()).collect();
+                        if what == Cardinality::Measurement {
+                let mut names: Vec<String> = keys.iter().map(|k| series_measurement(k)).collect();
+                names.sort();
+                names.dedup();
+                let column = if exact { "count" } else { "cardinality estimation" };
+                one_series(None, &[column], count(names.len()))
+            } else if exact {
+                let mut per: BTreeMap<String, usize> = BTreeMap::new();
+                for k in keys {
+                    *per.entry(series_measurement(k)).or_default() += 1;
+                }
+                per.into_iter().filter_map(|(name, n)| named_series(&name, &["count"], count(n))).collect()
+            } else {
+                one_series(None, &["cardinality estimation"], count(keys.len()))
+            }
+        }
+        _ => listed
+            .into_iter()
+            .filter_map(|s| named_series(s.name.as_deref().unwrap_or_default(), &["count"], count(s.values.len())))
+            .collect(),
+    })
+}
+
+/// The measurement of a series key (up to its first unescaped comma), unescaped.
+fn series_measurement(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut escaped = false;
+    for c in key.chars() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            ',' if !escaped => break,
+            c => {
+                out.push(c);
+                escaped = false;
+            }
+        }
+    }
+    out
 }
 
 /// Runs a retention-policy statement; `false` when `statement` is not one.
@@ -565,6 +650,7 @@ mod tests {
         let key = series_key("weird m,x", &tags, &[Some("a=b".into()), Some("c d".into())]);
         assert_eq!(key, "weird\\ m\\,x,host=a\\=b,tag\\ key=c\\ d");
         assert_eq!(series_key("cpu", &tags, &[Some("a".into()), None]), "cpu,host=a");
+        assert_eq!(series_measurement(&key), "weird m,x");
     }
 
     #[test]

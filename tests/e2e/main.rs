@@ -3,6 +3,8 @@
 mod durability;
 mod influxql;
 mod influxql_data;
+mod influxql_http;
+mod influxql_select;
 mod pg;
 mod query;
 mod s3;

@@ -7,6 +7,7 @@ use std::fmt::{self, Display, Formatter};
 pub enum Statement {
     Select(Box<SelectStatement>),
     ShowDatabases,
+    ShowUsers,
     ShowMeasurements {
         on: Option<String>,
         with_measurement: Option<MeasurementName>,
@@ -628,6 +629,7 @@ impl Display for Statement {
         match self {
             Self::Select(s) => write!(f, "{s}"),
             Self::ShowDatabases => f.write_str("SHOW DATABASES"),
+            Self::ShowUsers => f.write_str("SHOW USERS"),
             Self::ShowMeasurements { on, with_measurement, condition, limit, offset } => {
                 f.write_str("SHOW MEASUREMENTS")?;
                 on_clause(f, on.as_ref())?;

@@ -182,6 +182,9 @@ impl Parser {
         if self.eat_keyword("DATABASES") {
             return Ok(Statement::ShowDatabases);
         }
+        if self.eat_keyword("USERS") {
+            return Ok(Statement::ShowUsers);
+        }
         if self.eat_keyword("RETENTION") {
             self.expect_keyword("POLICIES")?;
             return Ok(Statement::ShowRetentionPolicies { on: self.on_clause()? });
@@ -276,7 +279,7 @@ impl Parser {
             let (limit, offset) = self.limit_offset()?;
             return Ok(Statement::ShowSeries { on, from, condition, limit, offset });
         }
-        self.unexpected("DATABASES, MEASUREMENTS, TAG, FIELD, SERIES, RETENTION, or a CARDINALITY")
+        self.unexpected("DATABASES, MEASUREMENTS, TAG, FIELD, SERIES, RETENTION, USERS, or a CARDINALITY")
     }
 
     fn tag_key_match(&mut self) -> Result<TagKeyMatch> {

@@ -38,6 +38,7 @@ const VALID: &[&str] = &[
     "SELECT count(usage_user) FROM cpu; SELECT count(used) FROM mem",
     "SELECT mean(\"usage\") FROM \"cpu\" WHERE (\"host\" =~ /^a$/) AND time >= 1704067200000ms and time <= 1704070800000ms GROUP BY time(10s), \"host\" fill(null)",
     "SHOW DATABASES",
+    "SHOW USERS",
     "SHOW MEASUREMENTS ON other WITH MEASUREMENT =~ /cp.*/ WHERE host = 'a' LIMIT 10 OFFSET 2",
     "SHOW MEASUREMENTS WITH MEASUREMENT = cpu",
     "SHOW TAG KEYS FROM /^e/",

@@ -245,6 +245,18 @@ impl Compiler<'_> {
                 let name = field.alias.clone().unwrap_or_else(|| default_name(expr));
                 let reads_field = self.reads_field(expr);
                 out.push(OutColumn { name, node, reads_field });
+                // top/bottom(x, tag..., N) also answer each named tag of the chosen points.
+                if let Expr::Call { name, args } = expr
+                    && matches!(name.as_str(), "top" | "bottom")
+                    && args.len() > 2
+                {
+                    for arg in &args[1..args.len() - 1] {
+                        if let Expr::VarRef { name, data_type } = arg {
+                            let node = self.var(name, *data_type).map_or(Node::Null, Node::Aux);
+                            out.push(OutColumn { name: name.clone(), node, reads_field: false });
+                        }
+                    }
+                }
             }
         }
         Ok(())
