@@ -105,8 +105,7 @@ impl Ingester {
         if !validated.ops.is_empty() {
             let _schema = self.schema_lock.lock().await;
             // Another request may have changed the schema since the first check.
-            let mut again =
-                validate::validate(&self.catalog.snapshot(), db, validated.points, validated.rejected_tags);
+            let mut again = validate::validate(&self.catalog.snapshot(), db, validated.points, validated.rejected_tags);
             if !again.ops.is_empty() {
                 self.catalog.apply(std::mem::take(&mut again.ops)).await?;
             }

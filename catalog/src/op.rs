@@ -340,6 +340,7 @@ mod tests {
         let again = apply(&dropped, &[CatalogOp::DropTable { db: "db".into(), table: "cpu".into() }]).expect("no-op");
         let gone = apply(&again, &[CatalogOp::DropDatabase { name: "db".into() }]).expect("drops the database");
         assert!(gone.database("db").is_none());
-        apply(&gone, &[CatalogOp::DropDatabase { name: "db".into() }]).expect("dropping a missing database is no error");
+        apply(&gone, &[CatalogOp::DropDatabase { name: "db".into() }])
+            .expect("dropping a missing database is no error");
     }
 }

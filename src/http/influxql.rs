@@ -98,7 +98,8 @@ impl Request {
         };
         let epoch = match params.get("epoch").filter(|e| !e.is_empty()) {
             Some(e) => Some(
-                engine::epoch_unit(e).ok_or_else(|| invalid(format!("invalid epoch {e:?}: use ns, u, ms, s, m or h")))?,
+                engine::epoch_unit(e)
+                    .ok_or_else(|| invalid(format!("invalid epoch {e:?}: use ns, u, ms, s, m or h")))?,
             ),
             None => None,
         };
@@ -114,7 +115,13 @@ impl Request {
     }
 
     fn context(&self) -> Context<'_> {
-        Context { db: self.db.as_deref(), rp: self.rp.as_deref(), params: &self.bound, now: self.now, epoch: self.epoch }
+        Context {
+            db: self.db.as_deref(),
+            rp: self.rp.as_deref(),
+            params: &self.bound,
+            now: self.now,
+            epoch: self.epoch,
+        }
     }
 
     async fn run(&self, state: &AppState, id: usize) -> v1::StatementResult {
@@ -123,7 +130,11 @@ impl Request {
     }
 }
 
-async fn query_v1(state: AppState, params: HashMap<String, String>, headers: &HeaderMap) -> Result<Response, HttpError> {
+async fn query_v1(
+    state: AppState,
+    params: HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Response, HttpError> {
     let mut request = Request::parse(&params, Api::V1)?;
     let flag = |name: &str| params.get(name).is_some_and(|v| v == "true");
     let pretty = flag("pretty");
@@ -136,7 +147,11 @@ async fn query_v1(state: AppState, params: HashMap<String, String>, headers: &He
     let (content_type, body) = if flag("chunked") && !csv {
         let chunk_size = match params.get("chunk_size").filter(|s| !s.is_empty()) {
             Some(s) => s.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                HttpError::new(Api::V1, ErrorKind::InvalidRequest, format!("invalid chunk_size {s:?}: a positive integer"))
+                HttpError::new(
+                    Api::V1,
+                    ErrorKind::InvalidRequest,
+                    format!("invalid chunk_size {s:?}: a positive integer"),
+                )
             })?,
             None => DEFAULT_CHUNK_SIZE,
         };
@@ -146,7 +161,8 @@ async fn query_v1(state: AppState, params: HashMap<String, String>, headers: &He
                 return None;
             }
             let result = request.run(&state, id).await;
-            let chunks = v1::chunks(&result, chunk_size, pretty).into_iter().map(|c| Ok::<_, Infallible>(Bytes::from(c)));
+            let chunks =
+                v1::chunks(&result, chunk_size, pretty).into_iter().map(|c| Ok::<_, Infallible>(Bytes::from(c)));
             Some((stream::iter(chunks), (state, request, id + 1)))
         })
         .flatten();
@@ -186,7 +202,9 @@ async fn query_v3(state: &AppState, params: HashMap<String, String>) -> Result<R
         .map_err(|f| HttpError::new(api, f.kind, f.message))?;
     let batch = v1::record_batch(&series).map_err(|e| HttpError::new(api, ErrorKind::Internal, e.to_string()))?;
     let stream = RecordBatchStreamAdapter::new(batch.schema(), stream::iter([Ok(batch)]));
-    format::respond(format, Box::pin(stream)).await.map_err(|e| HttpError::new(api, classify_datafusion(&e), e.to_string()))
+    format::respond(format, Box::pin(stream))
+        .await
+        .map_err(|e| HttpError::new(api, classify_datafusion(&e), e.to_string()))
 }
 
 /// Why a statement failed: its kind (for `/api/v3`) and the text 1.x puts in its result.

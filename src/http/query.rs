@@ -94,4 +94,3 @@ async fn query_sql(state: &AppState, params: HashMap<String, String>) -> Result<
     let stream = session.execute(plan).await.map_err(query_error)?;
     format::respond(format, stream).await.map_err(|e| HttpError::new(api, classify_datafusion(&e), e.to_string()))
 }
-

@@ -175,9 +175,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_type_conflicted_line_still_adds_its_tag_keys() {
-        let catalog = sediment_catalog::Catalog::load(std::sync::Arc::new(object_store::memory::InMemory::new()))
-            .await
-            .unwrap();
+        let catalog =
+            sediment_catalog::Catalog::load(std::sync::Arc::new(object_store::memory::InMemory::new())).await.unwrap();
         let first = check(&catalog.snapshot(), "m v=1i 1\n");
         let state = catalog.apply(first.ops).await.unwrap();
         let v = check(&state, "m v=2i 2\nm,t=x v=true 4\n");

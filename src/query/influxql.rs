@@ -15,7 +15,9 @@ use arrow::datatypes::DataType;
 use datafusion::logical_expr::Expr as DfExpr;
 use regex::Regex;
 use sediment_catalog::{CatalogOp, ColumnKind, Database, RetentionPolicy, Table};
-use sediment_sql::influxql::ast::{Cardinality, Literal, Measurement, MeasurementName, RetentionPolicySpec, Source, Statement, TagKeyMatch};
+use sediment_sql::influxql::ast::{
+    Cardinality, Literal, Measurement, MeasurementName, RetentionPolicySpec, Source, Statement, TagKeyMatch,
+};
 use sediment_sql::influxql::condition::{ConditionError, Scope, column, condition};
 use serde_json::Value;
 
@@ -88,7 +90,12 @@ impl Context<'_> {
     /// # Errors
     /// No database named or known, an unknown retention policy.
     fn storage_database(&self, snapshot: &sediment_catalog::CatalogState, measurement: &Measurement) -> Result<String> {
-        let db = measurement.database.as_deref().or(self.db).filter(|d| !d.is_empty()).ok_or(InfluxqlError::DatabaseRequired)?;
+        let db = measurement
+            .database
+            .as_deref()
+            .or(self.db)
+            .filter(|d| !d.is_empty())
+            .ok_or(InfluxqlError::DatabaseRequired)?;
         let database = snapshot.database(db).ok_or_else(|| InfluxqlError::DatabaseNotFound(db.to_owned()))?;
         let request_rp = self.rp.filter(|rp| !rp.is_empty() && Some(db) == self.db);
         let rp = measurement.retention_policy.as_deref().filter(|rp| !rp.is_empty()).or(request_rp);
@@ -300,6 +307,7 @@ pub async fn show(engine: &QueryEngine, statement: &Statement, cx: &Context<'_>)
             vec![Series { name: None, tags: None, columns: vec!["user".into(), "admin".into()], values }]
         }
         Statement::Select(select) => select::select(engine, &snapshot, select, cx).await?,
+        Statement::Explain { analyze, select } => select::explain(engine, &snapshot, select, *analyze, cx).await?,
         _ => return Ok(None),
     };
     Ok(Some(series))
@@ -329,7 +337,9 @@ async fn cardinality(
         Cardinality::TagValues => Statement::ShowTagValues {
             on,
             from: from_owned,
-            key: key.cloned().ok_or_else(|| InfluxqlError::Invalid("SHOW TAG VALUES CARDINALITY needs WITH KEY".into()))?,
+            key: key
+                .cloned()
+                .ok_or_else(|| InfluxqlError::Invalid("SHOW TAG VALUES CARDINALITY needs WITH KEY".into()))?,
             condition,
             limit: None,
             offset: None,
@@ -342,7 +352,7 @@ async fn cardinality(
         Cardinality::Measurement | Cardinality::Series => {
             // SHOW SERIES answers one series of keys `measurement,tag=value...`.
             let keys: Vec<&str> = listed.iter().flat_map(|s| &s.values).filter_map(|row| row[0].as_str()).collect();
-                        if what == Cardinality::Measurement {
+            if what == Cardinality::Measurement {
                 let mut names: Vec<String> = keys.iter().map(|k| series_measurement(k)).collect();
                 names.sort();
                 names.dedup();

@@ -93,7 +93,12 @@ async fn retention_policies_keep_their_own_series() {
 #[tokio::test]
 async fn select_into_writes_through_the_ingest_path_and_counts_points() {
     let (server, _data) = TestServer::spawn().await;
-    server.write_ok("src", "cpu,host=a,region=eu usage=1 0\ncpu,host=a,region=eu usage=3 60\ncpu,host=b,region=us usage=5 0").await;
+    server
+        .write_ok(
+            "src",
+            "cpu,host=a,region=eu usage=1 0\ncpu,host=a,region=eu usage=3 60\ncpu,host=b,region=us usage=5 0",
+        )
+        .await;
     server.create_database("dst").await;
     let body = q(
         &server,

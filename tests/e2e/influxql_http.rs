@@ -27,7 +27,8 @@ async fn chunked_responses_stream_one_object_per_line_and_cut_long_series() {
     let response = get(&server, "/query", &params, None).await;
     assert_eq!(response.status(), 200);
     let text = response.text().await.expect("body");
-    let chunks: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("each line is a JSON object")).collect();
+    let chunks: Vec<Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("each line is a JSON object")).collect();
     assert_eq!(
         chunks,
         vec![
@@ -73,7 +74,8 @@ async fn csv_and_pretty_bodies() {
 async fn retention_policy_parameter_picks_the_policys_series() {
     let (server, _data) = TestServer::spawn().await;
     server.write_ok("h", DATA).await;
-    let create = get(&server, "/query", &[("q", "CREATE RETENTION POLICY short ON h DURATION 1d REPLICATION 1")], None).await;
+    let create =
+        get(&server, "/query", &[("q", "CREATE RETENTION POLICY short ON h DURATION 1d REPLICATION 1")], None).await;
     assert_eq!(create.status(), 200);
     let write = reqwest::Client::new()
         .post(server.url("/write?db=h&rp=short&precision=s"))

@@ -48,7 +48,11 @@ async fn values(server: &TestServer, q: &str) -> Value {
 #[tokio::test]
 async fn aggregates_per_series_answer_at_time_zero_with_1x_types() {
     let (server, _data) = setup().await;
-    let got = series(&server, "SELECT count(usage), sum(usage), mean(usage), spread(usage), median(usage) FROM cpu GROUP BY host").await;
+    let got = series(
+        &server,
+        "SELECT count(usage), sum(usage), mean(usage), spread(usage), median(usage) FROM cpu GROUP BY host",
+    )
+    .await;
     assert_eq!(
         got,
         json!([
@@ -73,7 +77,10 @@ async fn selectors_answer_the_chosen_points_time() {
     let (server, _data) = setup().await;
     assert_eq!(values(&server, "SELECT max(usage) FROM cpu WHERE host = 'a'").await, json!([[T0 + 40, 9.0]]));
     assert_eq!(values(&server, "SELECT first(usage), host FROM cpu WHERE usage > 2").await, json!([[T0, 10.0, "b"]]));
-    assert_eq!(values(&server, "SELECT percentile(usage, 50) FROM cpu WHERE host = 'a'").await, json!([[T0 + 10, 3.0]]));
+    assert_eq!(
+        values(&server, "SELECT percentile(usage, 50) FROM cpu WHERE host = 'a'").await,
+        json!([[T0 + 10, 3.0]])
+    );
     // top() comes back in time order; with a tag, one point per tag value.
     assert_eq!(values(&server, "SELECT top(usage, 2) FROM cpu").await, json!([[T0, 10.0], [T0 + 10, 20.0]]));
     assert_eq!(
@@ -83,7 +90,14 @@ async fn selectors_answer_the_chosen_points_time() {
     assert_eq!(values(&server, "SELECT bottom(usage, 1) FROM cpu").await, json!([[T0, 1.0]]));
     // Under GROUP BY time a selector answers the window's start.
     assert_eq!(
-        values(&server, &format!("SELECT max(usage) FROM cpu WHERE host = 'a' AND time >= {T0}s AND time < {}s GROUP BY time(20s)", T0 + 60)).await,
+        values(
+            &server,
+            &format!(
+                "SELECT max(usage) FROM cpu WHERE host = 'a' AND time >= {T0}s AND time < {}s GROUP BY time(20s)",
+                T0 + 60
+            )
+        )
+        .await,
         json!([[T0, 3.0], [T0 + 20, 5.0], [T0 + 40, 9.0]])
     );
 }
@@ -92,7 +106,10 @@ async fn selectors_answer_the_chosen_points_time() {
 async fn group_by_time_fills_empty_windows_as_asked() {
     let (server, _data) = setup().await;
     let q = |fill: &str| {
-        format!("SELECT mean(usage) FROM cpu WHERE host = 'a' AND time >= {T0}s AND time <= {}s GROUP BY time(10s) fill({fill})", T0 + 40)
+        format!(
+            "SELECT mean(usage) FROM cpu WHERE host = 'a' AND time >= {T0}s AND time <= {}s GROUP BY time(10s) fill({fill})",
+            T0 + 40
+        )
     };
     let at = |v: Value| json!([[T0, 1.0], [T0 + 10, 3.0], [T0 + 20, 5.0], [T0 + 30, v], [T0 + 40, 9.0]]);
     assert_eq!(values(&server, &q("null")).await, at(Value::Null));
@@ -101,10 +118,18 @@ async fn group_by_time_fills_empty_windows_as_asked() {
     assert_eq!(values(&server, &q("0")).await, at(json!(0)));
     assert_eq!(values(&server, &q("none")).await, json!([[T0, 1.0], [T0 + 10, 3.0], [T0 + 20, 5.0], [T0 + 40, 9.0]]));
     // count() of an empty window is 0, not null.
-    let count = format!("SELECT count(usage) FROM cpu WHERE host = 'a' AND time >= {}s AND time < {}s GROUP BY time(10s)", T0 + 20, T0 + 40);
+    let count = format!(
+        "SELECT count(usage) FROM cpu WHERE host = 'a' AND time >= {}s AND time < {}s GROUP BY time(10s)",
+        T0 + 20,
+        T0 + 40
+    );
     assert_eq!(values(&server, &count).await, json!([[T0 + 20, 1], [T0 + 30, 0]]));
     // An offset moves the window edges: [-10s, 10s), [10s, 30s), [30s, 50s).
-    let offset = format!("SELECT sum(usage) FROM cpu WHERE host = 'a' AND time >= {}s AND time < {}s GROUP BY time(20s, 10s)", T0 - 10, T0 + 50);
+    let offset = format!(
+        "SELECT sum(usage) FROM cpu WHERE host = 'a' AND time >= {}s AND time < {}s GROUP BY time(20s, 10s)",
+        T0 - 10,
+        T0 + 50
+    );
     assert_eq!(values(&server, &offset).await, json!([[T0 - 10, 1.0], [T0 + 10, 8.0], [T0 + 30, 9.0]]));
 }
 
@@ -131,7 +156,10 @@ async fn transforms_run_over_each_series() {
         values(&server, &format!("SELECT derivative(usage, 10s) {a}")).await,
         json!([[T0 + 10, 2.0], [T0 + 20, 2.0], [T0 + 40, 2.0]])
     );
-    assert_eq!(values(&server, &format!("SELECT difference(usage) {a}")).await, json!([[T0 + 10, 2.0], [T0 + 20, 2.0], [T0 + 40, 4.0]]));
+    assert_eq!(
+        values(&server, &format!("SELECT difference(usage) {a}")).await,
+        json!([[T0 + 10, 2.0], [T0 + 20, 2.0], [T0 + 40, 4.0]])
+    );
     assert_eq!(
         values(&server, &format!("SELECT moving_average(usage, 2) {a}")).await,
         json!([[T0 + 10, 2.0], [T0 + 20, 4.0], [T0 + 40, 7.0]])
@@ -140,7 +168,10 @@ async fn transforms_run_over_each_series() {
         values(&server, &format!("SELECT cumulative_sum(usage) {a}")).await,
         json!([[T0, 1.0], [T0 + 10, 4.0], [T0 + 20, 9.0], [T0 + 40, 18.0]])
     );
-    assert_eq!(values(&server, &format!("SELECT elapsed(usage, 10s) {a}")).await, json!([[T0 + 10, 1], [T0 + 20, 1], [T0 + 40, 2]]));
+    assert_eq!(
+        values(&server, &format!("SELECT elapsed(usage, 10s) {a}")).await,
+        json!([[T0 + 10, 1], [T0 + 20, 1], [T0 + 40, 2]])
+    );
     // Over an aggregate, per window (empty windows are skipped, not zeros).
     let nested = format!(
         "SELECT non_negative_difference(max(usage)) FROM cpu WHERE time >= {T0}s AND time < {}s GROUP BY time(10s), host",

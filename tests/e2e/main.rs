@@ -4,6 +4,7 @@ mod durability;
 mod influxql;
 mod influxql_data;
 mod influxql_http;
+mod influxql_plans;
 mod influxql_select;
 mod pg;
 mod query;

@@ -6,6 +6,11 @@ use std::fmt::{self, Display, Formatter};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Statement {
     Select(Box<SelectStatement>),
+    /// `EXPLAIN [ANALYZE] SELECT ...`: the plan, and with ANALYZE what running it took.
+    Explain {
+        analyze: bool,
+        select: Box<SelectStatement>,
+    },
     ShowDatabases,
     ShowUsers,
     ShowMeasurements {
@@ -628,6 +633,9 @@ impl Display for Statement {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
             Self::Select(s) => write!(f, "{s}"),
+            Self::Explain { analyze, select } => {
+                write!(f, "EXPLAIN {}{select}", if *analyze { "ANALYZE " } else { "" })
+            }
             Self::ShowDatabases => f.write_str("SHOW DATABASES"),
             Self::ShowUsers => f.write_str("SHOW USERS"),
             Self::ShowMeasurements { on, with_measurement, condition, limit, offset } => {

@@ -96,6 +96,11 @@ impl Parser {
         if self.eat_keyword("SELECT") {
             return Ok(Statement::Select(Box::new(self.select_body()?)));
         }
+        if self.eat_keyword("EXPLAIN") {
+            let analyze = self.eat_keyword("ANALYZE");
+            self.expect_keyword("SELECT")?;
+            return Ok(Statement::Explain { analyze, select: Box::new(self.select_body()?) });
+        }
         if self.eat_keyword("SHOW") {
             return self.show();
         }

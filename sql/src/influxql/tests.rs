@@ -39,6 +39,8 @@ const VALID: &[&str] = &[
     "SELECT mean(\"usage\") FROM \"cpu\" WHERE (\"host\" =~ /^a$/) AND time >= 1704067200000ms and time <= 1704070800000ms GROUP BY time(10s), \"host\" fill(null)",
     "SHOW DATABASES",
     "SHOW USERS",
+    "EXPLAIN SELECT mean(usage) FROM cpu WHERE time > now() - 1h GROUP BY time(1m), host",
+    "EXPLAIN ANALYZE SELECT usage FROM cpu",
     "SHOW MEASUREMENTS ON other WITH MEASUREMENT =~ /cp.*/ WHERE host = 'a' LIMIT 10 OFFSET 2",
     "SHOW MEASUREMENTS WITH MEASUREMENT = cpu",
     "SHOW TAG KEYS FROM /^e/",

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampNanosecondBuilder, UInt64Builder};
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampNanosecondBuilder, UInt64Builder,
+};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
@@ -199,7 +201,8 @@ fn csv_row(out: &mut String, fields: impl IntoIterator<Item = String>) {
 /// # Errors
 /// Arrow refuses the columns (it does not for these types).
 pub(crate) fn record_batch(series: &[Series]) -> Result<RecordBatch, ArrowError> {
-    let mut tag_keys: Vec<&str> = series.iter().flat_map(|s| s.tags.iter().flatten().map(|(k, _)| k.as_str())).collect();
+    let mut tag_keys: Vec<&str> =
+        series.iter().flat_map(|s| s.tags.iter().flatten().map(|(k, _)| k.as_str())).collect();
     tag_keys.sort_unstable();
     tag_keys.dedup();
     let mut value_columns: Vec<&str> = Vec::new();

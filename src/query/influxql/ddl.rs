@@ -25,7 +25,12 @@ use crate::storage::persist::{Persister, RowFilter};
 ///
 /// # Errors
 /// No database, a condition 1.x refuses, a failed rewrite or catalog commit.
-pub async fn remove(engine: &QueryEngine, persister: &Persister, statement: &Statement, cx: &Context<'_>) -> Result<bool> {
+pub async fn remove(
+    engine: &QueryEngine,
+    persister: &Persister,
+    statement: &Statement,
+    cx: &Context<'_>,
+) -> Result<bool> {
     let snapshot = engine.catalog().snapshot();
     match statement {
         Statement::DropDatabase { name } => {

@@ -96,8 +96,8 @@ impl FunctionError {
 }
 
 const MATH: &[&str] = &[
-    "abs", "acos", "asin", "atan", "atan2", "ceil", "cos", "exp", "floor", "ln", "log", "log2", "log10", "pow", "round",
-    "sin", "sqrt", "tan",
+    "abs", "acos", "asin", "atan", "atan2", "ceil", "cos", "exp", "floor", "ln", "log", "log2", "log10", "pow",
+    "round", "sin", "sqrt", "tan",
 ];
 
 /// Whether `name` is a math function (applied row by row, not an aggregate).
@@ -114,7 +114,10 @@ pub(crate) fn is_math(name: &str) -> bool {
 pub(crate) fn math(name: &str, args: &[Option<Value>]) -> Result<Option<Value>, FunctionError> {
     let arity = if matches!(name, "atan2" | "log" | "pow") { 2 } else { 1 };
     if args.len() != arity {
-        return Err(FunctionError(format!("invalid number of arguments for {name}, expected {arity}, got {}", args.len())));
+        return Err(FunctionError(format!(
+            "invalid number of arguments for {name}, expected {arity}, got {}",
+            args.len()
+        )));
     }
     let Some(x) = &args[0] else { return Ok(None) };
     if arity == 2 {
@@ -128,7 +131,9 @@ pub(crate) fn math(name: &str, args: &[Option<Value>]) -> Result<Option<Value>, 
     // abs, ceil, floor and round keep integers as they are (abs of one negated).
     let keeps_integers = matches!(name, "abs" | "ceil" | "floor" | "round");
     match x {
-        Value::Integer(i) if keeps_integers => Ok(Some(Value::Integer(if name == "abs" { i.wrapping_abs() } else { *i }))),
+        Value::Integer(i) if keeps_integers => {
+            Ok(Some(Value::Integer(if name == "abs" { i.wrapping_abs() } else { *i })))
+        }
         Value::Unsigned(_) if keeps_integers => Ok(Some(x.clone())),
         _ => {
             let Some(f) = x.as_f64() else { return Ok(None) };

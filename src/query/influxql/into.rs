@@ -2,9 +2,9 @@
 //! through the normal ingest path (validation, WAL, buffer). Each output
 //! series' tags stay tags, every other column is a field, nulls are left out.
 
-use serde_json::Value;
 use sediment_catalog::CatalogState;
 use sediment_sql::influxql::ast::{Measurement, MeasurementName};
+use serde_json::Value;
 
 use super::{Context, InfluxqlError, Result, Series};
 
@@ -18,7 +18,9 @@ pub fn target(snapshot: &CatalogState, into: &Measurement, cx: &Context<'_>) -> 
     let name = match &into.name {
         MeasurementName::Name(n) if n == ":MEASUREMENT" => None,
         MeasurementName::Name(n) => Some(n.clone()),
-        MeasurementName::Regex(_) => return Err(InfluxqlError::Invalid("INTO needs a measurement name, not a regex".into())),
+        MeasurementName::Regex(_) => {
+            return Err(InfluxqlError::Invalid("INTO needs a measurement name, not a regex".into()));
+        }
     };
     Ok((storage, name))
 }

@@ -52,8 +52,8 @@ pub(super) async fn select(
     cx: &Context<'_>,
 ) -> Result<Vec<Series>> {
     let tz = time_zone(statement)?;
-    let sessions = Sessions { engine, snapshot, open: Mutex::new(HashMap::new()) };
-    let outputs = run(&sessions, statement, cx).await?;
+    let sessions = Sessions { engine, snapshot, open: Mutex::new(HashMap::new()), explain: None };
+    let outputs = run(&sessions, statement, cx, true).await?;
     Ok(outputs
         .into_iter()
         .map(|o| Series {
@@ -67,6 +67,38 @@ pub(super) async fn select(
                 .collect(),
         })
         .collect())
+}
+
+/// `EXPLAIN [ANALYZE]`: per source, how its rows become series and the
+/// scan DataFusion runs (optimized: the pushed-down filters show what is
+/// pruned). A subquery runs, since its rows feed the plan above it; with
+/// ANALYZE the statement runs too and the series and rows are counted.
+///
+/// # Errors
+/// As [`select`].
+pub(super) async fn explain(
+    engine: &QueryEngine,
+    snapshot: &CatalogState,
+    statement: &SelectStatement,
+    analyze: bool,
+    cx: &Context<'_>,
+) -> Result<Vec<Series>> {
+    let explain = Explain { lines: Mutex::new(Vec::new()), analyze };
+    let sessions = Sessions { engine, snapshot, open: Mutex::new(HashMap::new()), explain: Some(explain) };
+    let started = std::time::Instant::now();
+    let outputs = run(&sessions, statement, cx, true).await?;
+    let mut lines =
+        sessions.explain.map(|e| e.lines.into_inner().unwrap_or_else(|e| e.into_inner())).unwrap_or_default();
+    if analyze {
+        let rows: usize = outputs.iter().map(|o| o.rows.len()).sum();
+        lines.push(format!("EXECUTED: {} series, {rows} rows in {:?}", outputs.len(), started.elapsed()));
+    }
+    Ok(vec![Series {
+        name: None,
+        tags: None,
+        columns: vec!["QUERY PLAN".into()],
+        values: lines.into_iter().map(|l| vec![Json::String(l)]).collect(),
+    }])
 }
 
 fn time_zone(statement: &SelectStatement) -> Result<Option<chrono_tz::Tz>> {
@@ -83,6 +115,14 @@ struct Sessions<'a> {
     engine: &'a QueryEngine,
     snapshot: &'a CatalogState,
     open: Mutex<HashMap<String, Arc<QuerySession>>>,
+    /// Set by EXPLAIN: the plan lines each source adds.
+    explain: Option<Explain>,
+}
+
+struct Explain {
+    lines: Mutex<Vec<String>>,
+    /// EXPLAIN ANALYZE runs the statement too.
+    analyze: bool,
 }
 
 impl Sessions<'_> {
@@ -110,10 +150,12 @@ impl Sessions<'_> {
 }
 
 /// Runs `statement` to internal rows; subqueries recurse through here.
+/// `top`: this is the statement itself, not a subquery (which always runs).
 fn run<'a>(
     sessions: &'a Sessions<'a>,
     statement: &'a SelectStatement,
     cx: &'a Context<'a>,
+    top: bool,
 ) -> futures::future::BoxFuture<'a, Result<Vec<Output>>> {
     Box::pin(async move {
         let mut resolved = Vec::new();
@@ -132,7 +174,15 @@ fn run<'a>(
         let wildcard = Schema { columns: union };
         let mut out = Vec::new();
         for (name, schema, frame) in resolved {
-            out.extend(source_series(&name, &schema, &wildcard, frame, statement, cx).await?);
+            let Some(prepared) = prepare(&schema, &wildcard, frame, statement, cx)? else { continue };
+            if let Some(explain) = &sessions.explain {
+                let lines = prepared.describe(&name, statement)?;
+                explain.lines.lock().unwrap_or_else(|e| e.into_inner()).extend(lines);
+                if top && !explain.analyze {
+                    continue;
+                }
+            }
+            out.extend(prepared.series(&name, statement).await?);
         }
         let soffset = usize::try_from(statement.soffset.unwrap_or(0)).unwrap_or(usize::MAX);
         let slimit =
@@ -165,7 +215,7 @@ async fn sources(
             Ok(out)
         }
         Source::Subquery(inner) => {
-            let rows = run(sessions, inner, cx).await?;
+            let rows = run(sessions, inner, cx, false).await?;
             let mut by_name: BTreeMap<String, Vec<Output>> = BTreeMap::new();
             for output in rows {
                 by_name.entry(output.name.clone()).or_default().push(output);
@@ -292,81 +342,128 @@ fn dimensions(schema: &Schema, statement: &SelectStatement) -> Result<(Vec<Strin
     Ok((tags, window))
 }
 
-/// The output series of one source: its scan, split into series, evaluated.
-async fn source_series(
-    name: &str,
+/// One source ready to run: its compiled fields, GROUP BY and scan plan.
+struct Prepared {
+    compiled: Compiled,
+    tags: Vec<String>,
+    window: Option<Window>,
+    bounds: (Option<i64>, Option<i64>),
+    frame: DataFrame,
+}
+
+/// Compiles the statement for one source and plans its scan; `None` when the
+/// source has none of the selected fields.
+fn prepare(
     schema: &Schema,
     wildcard: &Schema,
     frame: DataFrame,
     statement: &SelectStatement,
     cx: &Context<'_>,
-) -> Result<Vec<Output>> {
+) -> Result<Option<Prepared>> {
     let (tags, window) = dimensions(schema, statement)?;
     let Some(compiled) = compile(schema, wildcard, statement, &tags, window.map(|w| w.interval))? else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
-    // The scope borrows closures that are not Send: keep it out of the awaits below.
-    let (bounds, frame) = {
-        let has_column = |n: &str| schema.kind(n).is_some();
-        let params = |n: &str| cx.params.get(n).cloned();
-        let scope = Scope { has_column: &has_column, params: &params, now: cx.now };
-        let mut bounds = match &statement.condition {
-            Some(c) => time_bounds(c, &scope)?,
-            None => (None, None),
-        };
-        // 1.x: GROUP BY time without an upper bound ends at now().
-        if window.is_some() && bounds.1.is_none() {
-            bounds.1 = Some(cx.now);
-        }
-        (bounds, scan(frame, schema, &tags, &compiled, statement, &scope, bounds)?)
+    let has_column = |n: &str| schema.kind(n).is_some();
+    let params = |n: &str| cx.params.get(n).cloned();
+    let scope = Scope { has_column: &has_column, params: &params, now: cx.now };
+    let mut bounds = match &statement.condition {
+        Some(c) => time_bounds(c, &scope)?,
+        None => (None, None),
     };
-    let fill = statement.fill.clone().unwrap_or(Fill::Null);
-    let evaluator = Evaluator { compiled: &compiled, window, bounds, fill: &fill };
-    let columns: Vec<String> = compiled.columns.iter().map(|c| c.name.clone()).collect();
-    let offset = usize::try_from(statement.offset.unwrap_or(0)).unwrap_or(usize::MAX);
-    let limit = statement.limit.filter(|l| *l > 0).map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+    // 1.x: GROUP BY time without an upper bound ends at now().
+    if window.is_some() && bounds.1.is_none() {
+        bounds.1 = Some(cx.now);
+    }
+    let frame = scan(frame, schema, &tags, &compiled, statement, &scope, bounds)?;
+    Ok(Some(Prepared { compiled, tags, window, bounds, frame }))
+}
 
-    let mut out = Vec::new();
-    let mut finish = |key: Vec<Option<String>>, group: Group| -> Result<()> {
-        let mut rows = evaluator.rows(&group)?;
-        if statement.order_desc {
-            rows.reverse();
+impl Prepared {
+    /// EXPLAIN's lines for this source.
+    fn describe(&self, name: &str, statement: &SelectStatement) -> Result<Vec<String>> {
+        let columns: Vec<&str> = self.compiled.columns.iter().map(|c| c.name.as_str()).collect();
+        let mut lines = vec![format!("SOURCE: {name}"), format!("COLUMNS: {}", columns.join(", "))];
+        if !self.compiled.calls.is_empty() {
+            let calls: Vec<String> = self
+                .compiled
+                .calls
+                .iter()
+                .map(|c| format!("{:?}({})", c.aggregate, self.compiled.scan[c.input]))
+                .collect();
+            lines.push(format!("CALLS: {}", calls.join(", ")));
         }
-        let rows: Vec<Row> = rows.into_iter().skip(offset).take(limit).collect();
-        if !rows.is_empty() {
-            out.push(Output {
-                name: name.to_owned(),
-                tags: tags.iter().cloned().zip(key.into_iter().map(Option::unwrap_or_default)).collect(),
-                columns: columns.clone(),
-                rows,
-            });
+        let mut group = self.tags.join(", ");
+        if let Some(w) = &self.window {
+            let time = format!("time({}, {})", super::go_duration(w.interval), super::go_duration(w.offset));
+            group = if group.is_empty() { time } else { format!("{time}, {group}") };
         }
-        Ok(())
-    };
-    let mut stream = frame.execute_stream().await?;
-    let mut current: Option<(Vec<Option<String>>, Group)> = None;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        let times = batch.column(0).as_primitive::<TimestampNanosecondType>();
-        for row in 0..batch.num_rows() {
-            let key: Vec<Option<String>> = (0..tags.len()).map(|i| text(batch.column(1 + i), row)).collect();
-            if current.as_ref().is_none_or(|(k, _)| *k != key) {
-                if let Some((k, group)) = current.take() {
-                    finish(k, group)?;
+        if !group.is_empty() {
+            let fill = match &statement.fill {
+                None | Some(Fill::Null) => "null".to_owned(),
+                Some(Fill::None) => "none".to_owned(),
+                Some(Fill::Previous) => "previous".to_owned(),
+                Some(Fill::Linear) => "linear".to_owned(),
+                Some(Fill::Value(v)) => v.to_string(),
+            };
+            lines.push(format!("GROUP BY: {group} fill({fill})"));
+        }
+        lines.push("SCAN:".to_owned());
+        let plan = self.frame.clone().into_optimized_plan()?;
+        lines.extend(plan.display_indent().to_string().lines().map(|l| format!("  {l}")));
+        Ok(lines)
+    }
+
+    /// Runs the scan and evaluates each series.
+    async fn series(self, name: &str, statement: &SelectStatement) -> Result<Vec<Output>> {
+        let Prepared { compiled, tags, window, bounds, frame } = self;
+        let fill = statement.fill.clone().unwrap_or(Fill::Null);
+        let evaluator = Evaluator { compiled: &compiled, window, bounds, fill: &fill };
+        let columns: Vec<String> = compiled.columns.iter().map(|c| c.name.clone()).collect();
+        let offset = usize::try_from(statement.offset.unwrap_or(0)).unwrap_or(usize::MAX);
+        let limit = statement.limit.filter(|l| *l > 0).map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        let mut out = Vec::new();
+        let mut finish = |key: Vec<Option<String>>, group: Group| -> Result<()> {
+            let mut rows = evaluator.rows(&group)?;
+            if statement.order_desc {
+                rows.reverse();
+            }
+            let rows: Vec<Row> = rows.into_iter().skip(offset).take(limit).collect();
+            if !rows.is_empty() {
+                out.push(Output {
+                    name: name.to_owned(),
+                    tags: tags.iter().cloned().zip(key.into_iter().map(Option::unwrap_or_default)).collect(),
+                    columns: columns.clone(),
+                    rows,
+                });
+            }
+            Ok(())
+        };
+        let mut stream = frame.execute_stream().await?;
+        let mut current: Option<(Vec<Option<String>>, Group)> = None;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            let times = batch.column(0).as_primitive::<TimestampNanosecondType>();
+            for row in 0..batch.num_rows() {
+                let key: Vec<Option<String>> = (0..tags.len()).map(|i| text(batch.column(1 + i), row)).collect();
+                if current.as_ref().is_none_or(|(k, _)| *k != key) {
+                    if let Some((k, group)) = current.take() {
+                        finish(k, group)?;
+                    }
+                    current = Some((key, Group { times: Vec::new(), columns: vec![Vec::new(); compiled.scan.len()] }));
                 }
-                current = Some((key, Group { times: Vec::new(), columns: vec![Vec::new(); compiled.scan.len()] }));
-            }
-            let Some((_, group)) = current.as_mut() else { continue };
-            group.times.push(times.value(row));
-            for (c, values) in group.columns.iter_mut().enumerate() {
-                values.push(cell(batch.column(1 + tags.len() + c), row));
+                let Some((_, group)) = current.as_mut() else { continue };
+                group.times.push(times.value(row));
+                for (c, values) in group.columns.iter_mut().enumerate() {
+                    values.push(cell(batch.column(1 + tags.len() + c), row));
+                }
             }
         }
+        if let Some((k, group)) = current.take() {
+            finish(k, group)?;
+        }
+        Ok(out)
     }
-    if let Some((k, group)) = current.take() {
-        finish(k, group)?;
-    }
-    Ok(out)
 }
 
 /// The scan plan: WHERE, then time, the GROUP BY tags and the read columns,

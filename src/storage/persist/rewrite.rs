@@ -14,12 +14,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::storage::paths;
 use arrow::array::{Array, AsArray, RecordBatch, new_null_array};
 use arrow::compute::{cast, concat_batches, filter_record_batch};
 use arrow::datatypes::{Field, Schema, SchemaRef, TimestampNanosecondType};
 use arrow::error::ArrowError;
 use object_store::ObjectStoreExt;
-use crate::storage::paths;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sediment_catalog::{CatalogOp, ColumnKind, ParquetFile, Table};
 
@@ -92,7 +92,10 @@ impl Persister {
             let name = format!("{db}.{table}");
             let merged = tokio::task::spawn_blocking(move || keep_rows(&table_meta, &batches, doomed.as_ref()))
                 .await
-                .map_err(|e| PersistError::Arrow { table: name.clone(), source: ArrowError::ExternalError(Box::new(e)) })?
+                .map_err(|e| PersistError::Arrow {
+                    table: name.clone(),
+                    source: ArrowError::ExternalError(Box::new(e)),
+                })?
                 .map_err(|source| PersistError::Arrow { table: name, source })?;
             let (kept, gone) = merged;
             if gone == 0 {

@@ -42,7 +42,9 @@ pub(crate) enum Aggregate {
     Count,
     Distinct,
     /// Area under the series by the trapezium rule, per `unit` nanoseconds.
-    Integral { unit: i64 },
+    Integral {
+        unit: i64,
+    },
     Mean,
     Median,
     Mode,
@@ -112,17 +114,24 @@ fn numbers(function: &str, points: &[Point]) -> Result<Numbers, FunctionError> {
         return Err(FunctionError::unsupported(function, &p.value));
     }
     if points.iter().all(|p| matches!(p.value, Value::Integer(_))) {
-        return Ok(Numbers::Integer(points.iter().filter_map(|p| if let Value::Integer(i) = p.value { Some(i) } else { None }).collect()));
+        return Ok(Numbers::Integer(
+            points.iter().filter_map(|p| if let Value::Integer(i) = p.value { Some(i) } else { None }).collect(),
+        ));
     }
     if points.iter().all(|p| matches!(p.value, Value::Unsigned(_))) {
-        return Ok(Numbers::Unsigned(points.iter().filter_map(|p| if let Value::Unsigned(u) = p.value { Some(u) } else { None }).collect()));
+        return Ok(Numbers::Unsigned(
+            points.iter().filter_map(|p| if let Value::Unsigned(u) = p.value { Some(u) } else { None }).collect(),
+        ));
     }
     Ok(Numbers::Float(points.iter().filter_map(|p| p.value.as_f64()).collect()))
 }
 
 /// Refuses strings (and booleans unless `booleans`), as 1.x's typed iterators do.
 fn check_ordered(function: &str, points: &[Point], booleans: bool) -> Result<(), FunctionError> {
-    match points.iter().find(|p| matches!(p.value, Value::String(_)) || (!booleans && matches!(p.value, Value::Boolean(_)))) {
+    match points
+        .iter()
+        .find(|p| matches!(p.value, Value::String(_)) || (!booleans && matches!(p.value, Value::Boolean(_))))
+    {
         Some(p) => Err(FunctionError::unsupported(function, &p.value)),
         None => Ok(()),
     }
@@ -159,7 +168,8 @@ pub(crate) fn aggregate(agg: &Aggregate, points: &[Point]) -> Result<Vec<Selecte
         Aggregate::Mode => one(Some(mode(points))),
         Aggregate::Spread => one(match numbers(name, points)? {
             Numbers::Float(v) => {
-                let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+                let (lo, hi) =
+                    v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
                 Value::finite(hi - lo)
             }
             Numbers::Integer(v) => {

@@ -40,7 +40,10 @@ fn count_is_an_integer_and_mean_a_float_whatever_the_input() {
     assert_eq!(one(&Aggregate::Median, &ints), Some(Value::Float(1.5)));
     let strings = pts(&[(0, Value::String("a".into()))]);
     assert_eq!(one(&Aggregate::Count, &strings), Some(Value::Integer(1)));
-    assert_eq!(aggregate(&Aggregate::Mean, &strings).unwrap_err().to_string(), "unsupported mean iterator type: string");
+    assert_eq!(
+        aggregate(&Aggregate::Mean, &strings).unwrap_err().to_string(),
+        "unsupported mean iterator type: string"
+    );
 }
 
 #[test]
@@ -51,7 +54,8 @@ fn integer_sums_wrap_like_go() {
 
 #[test]
 fn selectors_return_the_point_and_break_ties_like_1x() {
-    let points = pts(&[(10, Value::Float(3.0)), (20, Value::Float(5.0)), (30, Value::Float(5.0)), (40, Value::Float(1.0))]);
+    let points =
+        pts(&[(10, Value::Float(3.0)), (20, Value::Float(5.0)), (30, Value::Float(5.0)), (40, Value::Float(1.0))]);
     let max = aggregate(&Aggregate::Max, &points).unwrap();
     assert_eq!(max, vec![Selected { time: Some(20), value: Some(Value::Float(5.0)), row: Some(1) }]);
     let min = aggregate(&Aggregate::Min, &points).unwrap();
@@ -108,14 +112,16 @@ fn stddev_is_the_sample_deviation_and_undefined_for_one_point() {
 fn distinct_keeps_first_appearance_order() {
     let s = |v: &str| Value::String(v.into());
     let points = pts(&[(0, s("low")), (1, s("mid")), (2, s("low")), (3, s("high"))]);
-    let values: Vec<Value> = aggregate(&Aggregate::Distinct, &points).unwrap().into_iter().filter_map(|s| s.value).collect();
+    let values: Vec<Value> =
+        aggregate(&Aggregate::Distinct, &points).unwrap().into_iter().filter_map(|s| s.value).collect();
     assert_eq!(values, vec![s("low"), s("mid"), s("high")]);
 }
 
 #[test]
 fn integral_is_the_trapezium_area_per_unit() {
     // Rising from 0 to 10 over 10 s (50), then flat at 10 for 10 s (100).
-    let points = pts(&[(0, Value::Float(0.0)), (10_000_000_000, Value::Float(10.0)), (20_000_000_000, Value::Float(10.0))]);
+    let points =
+        pts(&[(0, Value::Float(0.0)), (10_000_000_000, Value::Float(10.0)), (20_000_000_000, Value::Float(10.0))]);
     assert_eq!(one(&Aggregate::Integral { unit: 1_000_000_000 }, &points), Some(Value::Float(150.0)));
     assert_eq!(one(&Aggregate::Integral { unit: 10_000_000_000 }, &points), Some(Value::Float(15.0)));
 }
@@ -135,7 +141,14 @@ fn top_and_bottom_come_back_in_time_order() {
     let points = floats(&[1.0, 9.0, 3.0, 9.0, 7.0]);
     let top: Vec<(Option<i64>, Option<Value>)> =
         top_bottom(&points, 3, false, None).unwrap().into_iter().map(|s| (s.time, s.value)).collect();
-    assert_eq!(top, vec![(Some(10), Some(Value::Float(9.0))), (Some(30), Some(Value::Float(9.0))), (Some(40), Some(Value::Float(7.0)))]);
+    assert_eq!(
+        top,
+        vec![
+            (Some(10), Some(Value::Float(9.0))),
+            (Some(30), Some(Value::Float(9.0))),
+            (Some(40), Some(Value::Float(7.0)))
+        ]
+    );
     let bottom = top_bottom(&points, 1, true, None).unwrap();
     assert_eq!(bottom[0].time, Some(0));
 }
@@ -162,7 +175,8 @@ fn sample_returns_distinct_points_in_time_order() {
 
 #[test]
 fn derivative_is_change_per_unit_and_skips_repeated_times() {
-    let points = vec![(0, Value::Float(0.0)), (10, Value::Float(5.0)), (10, Value::Float(99.0)), (20, Value::Float(2.0))];
+    let points =
+        vec![(0, Value::Float(0.0)), (10, Value::Float(5.0)), (10, Value::Float(99.0)), (20, Value::Float(2.0))];
     assert_close(&outputs(&Transform::Derivative { unit: 10, non_negative: false }, &points), &[5.0, -3.0]);
     assert_close(&outputs(&Transform::Derivative { unit: 10, non_negative: true }, &points), &[5.0]);
 }

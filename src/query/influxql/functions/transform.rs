@@ -72,10 +72,9 @@ pub(crate) fn transform(t: &Transform, points: &[(i64, Value)]) -> Result<Vec<(i
         Transform::Difference { non_negative } => difference(points, *non_negative),
         Transform::MovingAverage(n) => moving_average(points, *n),
         Transform::CumulativeSum => cumulative_sum(points),
-        Transform::Elapsed { unit } => points
-            .windows(2)
-            .map(|w| (w[1].0, Value::Integer((w[1].0 - w[0].0) / (*unit).max(1))))
-            .collect(),
+        Transform::Elapsed { unit } => {
+            points.windows(2).map(|w| (w[1].0, Value::Integer((w[1].0 - w[0].0) / (*unit).max(1)))).collect()
+        }
         Transform::ExponentialMovingAverage { period, hold_period, warmup } => {
             let ema = Ema::new(*period, *warmup);
             let hold = hold_period.unwrap_or(ema.warm_count());
@@ -165,7 +164,9 @@ fn difference(points: &[(i64, Value)], non_negative: bool) -> Vec<(i64, Value)> 
     for (t, curr) in advancing(points) {
         if let Some(prev) = prev {
             let diff = match (prev, curr) {
-                (Value::Integer(a), Value::Integer(b)) => (!non_negative || b >= a).then(|| Value::Integer(b.wrapping_sub(*a))),
+                (Value::Integer(a), Value::Integer(b)) => {
+                    (!non_negative || b >= a).then(|| Value::Integer(b.wrapping_sub(*a)))
+                }
                 (Value::Unsigned(a), Value::Unsigned(b)) => {
                     (!non_negative || b >= a).then(|| Value::Unsigned(b.wrapping_sub(*a)))
                 }
@@ -383,11 +384,7 @@ impl Rsi {
     }
 
     fn step(&mut self, v: f64) {
-        let (up, down) = if v > self.last_value {
-            (v - self.last_value, 0.0)
-        } else {
-            (0.0, self.last_value - v)
-        };
+        let (up, down) = if v > self.last_value { (v - self.last_value, 0.0) } else { (0.0, self.last_value - v) };
         self.up.add(up);
         self.down.add(down);
         self.last_value = v;
@@ -417,7 +414,13 @@ struct Cmo {
 
 impl Cmo {
     fn new(period: usize) -> Self {
-        Self { ring: vec![(0.0, 0.0); period.saturating_sub(1).max(1)], newest: 0, sum_up: 0.0, sum_down: 0.0, count: 0 }
+        Self {
+            ring: vec![(0.0, 0.0); period.saturating_sub(1).max(1)],
+            newest: 0,
+            sum_up: 0.0,
+            sum_down: 0.0,
+            count: 0,
+        }
     }
 
     fn add(&mut self, v: f64) -> f64 {

@@ -97,8 +97,23 @@ impl Compiled {
 }
 
 const AGGREGATES: &[&str] = &[
-    "count", "distinct", "integral", "mean", "median", "mode", "spread", "stddev", "sum", "first", "last", "max", "min",
-    "percentile", "sample", "top", "bottom",
+    "count",
+    "distinct",
+    "integral",
+    "mean",
+    "median",
+    "mode",
+    "spread",
+    "stddev",
+    "sum",
+    "first",
+    "last",
+    "max",
+    "min",
+    "percentile",
+    "sample",
+    "top",
+    "bottom",
 ];
 
 const TRANSFORMS: &[&str] = &[
@@ -133,7 +148,8 @@ pub(super) fn compile(
     grouped: &[String],
     interval: Option<i64>,
 ) -> Result<Option<Compiled>> {
-    let mut compiler = Compiler { schema, wildcard, grouped, interval, scan: Vec::new(), calls: Vec::new(), any_field: false };
+    let mut compiler =
+        Compiler { schema, wildcard, grouped, interval, scan: Vec::new(), calls: Vec::new(), any_field: false };
     let mut columns = Vec::new();
     for field in &statement.fields {
         compiler.field(field, &mut columns)?;
@@ -289,7 +305,17 @@ impl Compiler<'_> {
         };
         let numeric_only = matches!(
             function,
-            "mean" | "median" | "spread" | "stddev" | "sum" | "integral" | "percentile" | "max" | "min" | "top" | "bottom"
+            "mean"
+                | "median"
+                | "spread"
+                | "stddev"
+                | "sum"
+                | "integral"
+                | "percentile"
+                | "max"
+                | "min"
+                | "top"
+                | "bottom"
         );
         Ok(self
             .schema
@@ -344,7 +370,9 @@ impl Compiler<'_> {
             }
             Expr::Call { name, .. } => return Err(invalid(format!("undefined function {name}()"))),
             Expr::Wildcard(_) | Expr::Regex(_) => {
-                return Err(invalid("a wildcard or regex is allowed only as a whole field or a function's first argument"));
+                return Err(invalid(
+                    "a wildcard or regex is allowed only as a whole field or a function's first argument",
+                ));
             }
             Expr::Param(p) => return Err(invalid(format!("parameter ${p} is not allowed in a field"))),
         })
@@ -518,7 +546,9 @@ fn oscillator(name: &str, rest: &[Expr]) -> Result<Transform> {
         )));
     }
     let period = match &rest[0] {
-        Expr::Literal(Literal::Integer(n)) if *n >= 1 => usize::try_from(*n).map_err(|_| invalid("period too large"))?,
+        Expr::Literal(Literal::Integer(n)) if *n >= 1 => {
+            usize::try_from(*n).map_err(|_| invalid("period too large"))?
+        }
         Expr::Literal(Literal::Integer(_)) => {
             return Err(invalid(format!("{name} period must be greater than or equal to 1")));
         }
@@ -556,8 +586,12 @@ fn oscillator(name: &str, rest: &[Expr]) -> Result<Transform> {
     }
     Ok(match name {
         "exponential_moving_average" => Transform::ExponentialMovingAverage { period, hold_period, warmup },
-        "double_exponential_moving_average" => Transform::DoubleExponentialMovingAverage { period, hold_period, warmup },
-        "triple_exponential_moving_average" => Transform::TripleExponentialMovingAverage { period, hold_period, warmup },
+        "double_exponential_moving_average" => {
+            Transform::DoubleExponentialMovingAverage { period, hold_period, warmup }
+        }
+        "triple_exponential_moving_average" => {
+            Transform::TripleExponentialMovingAverage { period, hold_period, warmup }
+        }
         "triple_exponential_derivative" => Transform::TripleExponentialDerivative { period, hold_period, warmup },
         "relative_strength_index" => Transform::RelativeStrengthIndex { period, hold_period, warmup },
         "chande_momentum_oscillator" => Transform::ChandeMomentumOscillator { period, hold_period, warmup },
@@ -573,7 +607,9 @@ fn is_multi(arg: Option<&Expr>) -> bool {
 fn count_arg(name: &str, arg: &Expr) -> Result<usize> {
     match arg {
         Expr::Literal(Literal::Integer(n)) if *n > 0 => usize::try_from(*n).map_err(|_| invalid("count too large")),
-        Expr::Literal(Literal::Integer(n)) => Err(invalid(format!("{name}() N argument must be greater than 0, got {n}"))),
+        Expr::Literal(Literal::Integer(n)) => {
+            Err(invalid(format!("{name}() N argument must be greater than 0, got {n}")))
+        }
         other => Err(invalid(format!("expected integer argument in {name}(), got {other}"))),
     }
 }

@@ -89,7 +89,8 @@ impl Evaluator<'_> {
         let columns = &self.compiled.columns;
         let mut rows = Vec::new();
         for (r, &time) in group.times.iter().enumerate() {
-            let values: Vec<Option<Value>> = columns.iter().map(|c| row_value(&c.node, group, r)).collect::<Result<_>>()?;
+            let values: Vec<Option<Value>> =
+                columns.iter().map(|c| row_value(&c.node, group, r)).collect::<Result<_>>()?;
             if columns.iter().zip(&values).any(|(c, v)| c.reads_field && v.is_some()) {
                 rows.push((time, values));
             }
@@ -281,7 +282,6 @@ fn interpolate(a: &Row, b: &Row, time: i64, c: usize) -> Option<Value> {
     }
 }
 
-
 /// The points of column `c` in rows `range` that have a value.
 fn points(group: &Group, c: usize, range: Range<usize>) -> Vec<Point> {
     let column = &group.columns[c];
@@ -307,7 +307,8 @@ fn call_output(call: &super::compile::Call, group: &Group, range: Range<usize>) 
                     .collect::<Vec<_>>()
                     .join("\u{0}")
             };
-            functions::top_bottom(&points, *n, matches!(call.aggregate, Aggregate::Bottom(_)), Some(&key)).map_err(invalid)?
+            functions::top_bottom(&points, *n, matches!(call.aggregate, Aggregate::Bottom(_)), Some(&key))
+                .map_err(invalid)?
         }
         aggregate => {
             let out = functions::aggregate(aggregate, &points).map_err(invalid)?;
