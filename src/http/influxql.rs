@@ -41,11 +41,8 @@ type Params = Query<HashMap<String, String>>;
 /// 1.x's default rows per chunk.
 const DEFAULT_CHUNK_SIZE: usize = 10_000;
 
-pub(crate) async fn query_v1_get(State(state): State<AppState>, Query(params): Params, headers: HeaderMap) -> Response {
-    query_v1(state, params, &headers).await.unwrap_or_else(IntoResponse::into_response)
-}
-
-pub(crate) async fn query_v1_post(
+/// `/query`, GET and POST alike (a GET's parameters are all in the query string).
+pub(crate) async fn query_v1_handler(
     State(state): State<AppState>,
     Query(params): Params,
     headers: HeaderMap,
@@ -57,11 +54,8 @@ pub(crate) async fn query_v1_post(
     }
 }
 
-pub(crate) async fn query_influxql_get(State(state): State<AppState>, Query(params): Params) -> Response {
-    query_v3(&state, params).await.unwrap_or_else(IntoResponse::into_response)
-}
-
-pub(crate) async fn query_influxql_post(
+/// `/api/v3/query_influxql`, GET and POST alike.
+pub(crate) async fn query_v3_handler(
     State(state): State<AppState>,
     Query(params): Params,
     headers: HeaderMap,

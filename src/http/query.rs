@@ -44,11 +44,8 @@ pub(crate) fn merge_params(
     Ok(params)
 }
 
-pub(crate) async fn query_sql_get(State(state): State<AppState>, Query(params): Params) -> Response {
-    query_sql(&state, params).await.unwrap_or_else(IntoResponse::into_response)
-}
-
-pub(crate) async fn query_sql_post(
+/// GET and POST alike: a GET has no body, so its parameters are the query string's.
+pub(crate) async fn query_sql_handler(
     State(state): State<AppState>,
     Query(params): Params,
     headers: HeaderMap,

@@ -14,6 +14,8 @@
 
 use std::cmp::Ordering;
 
+use sediment_sql::influxql::ast::BinaryOp;
+
 mod aggregate;
 mod transform;
 
@@ -158,68 +160,57 @@ pub(crate) fn math(name: &str, args: &[Option<Value>]) -> Result<Option<Value>, 
     }
 }
 
-/// An arithmetic or bitwise operator between field expressions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Arith {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Mod,
-    BitAnd,
-    BitOr,
-    BitXor,
-}
-
 /// `left op right` with 1.x's rules: nothing when a side is missing or the
 /// types do not mix; integers wrap; division (and modulo) by zero gives 0;
 /// integer division gives a float; bitwise operators take integers or
-/// booleans.
+/// booleans; comparisons are not arithmetic (nothing).
 #[must_use]
-pub(crate) fn binary(op: Arith, left: Option<&Value>, right: Option<&Value>) -> Option<Value> {
+pub(crate) fn binary(op: BinaryOp, left: Option<&Value>, right: Option<&Value>) -> Option<Value> {
     use Value::{Boolean, Float, Integer, Unsigned};
     let (left, right) = (left?, right?);
     match (left, right) {
         (Integer(a), Integer(b)) => Some(match op {
-            Arith::Add => Integer(a.wrapping_add(*b)),
-            Arith::Sub => Integer(a.wrapping_sub(*b)),
-            Arith::Mul => Integer(a.wrapping_mul(*b)),
-            Arith::Div if *b == 0 => Float(0.0),
-            Arith::Div => Float(*a as f64 / *b as f64),
-            Arith::Mod if *b == 0 => Integer(0),
-            Arith::Mod => Integer(a.wrapping_rem(*b)),
-            Arith::BitAnd => Integer(a & b),
-            Arith::BitOr => Integer(a | b),
-            Arith::BitXor => Integer(a ^ b),
+            BinaryOp::Add => Integer(a.wrapping_add(*b)),
+            BinaryOp::Sub => Integer(a.wrapping_sub(*b)),
+            BinaryOp::Mul => Integer(a.wrapping_mul(*b)),
+            BinaryOp::Div if *b == 0 => Float(0.0),
+            BinaryOp::Div => Float(*a as f64 / *b as f64),
+            BinaryOp::Mod if *b == 0 => Integer(0),
+            BinaryOp::Mod => Integer(a.wrapping_rem(*b)),
+            BinaryOp::BitAnd => Integer(a & b),
+            BinaryOp::BitOr => Integer(a | b),
+            BinaryOp::BitXor => Integer(a ^ b),
+            _ => return None,
         }),
         (Unsigned(a), Unsigned(b)) => Some(match op {
-            Arith::Add => Unsigned(a.wrapping_add(*b)),
-            Arith::Sub => Unsigned(a.wrapping_sub(*b)),
-            Arith::Mul => Unsigned(a.wrapping_mul(*b)),
-            Arith::Div if *b == 0 => Float(0.0),
-            Arith::Div => Float(*a as f64 / *b as f64),
-            Arith::Mod if *b == 0 => Unsigned(0),
-            Arith::Mod => Unsigned(a % b),
-            Arith::BitAnd => Unsigned(a & b),
-            Arith::BitOr => Unsigned(a | b),
-            Arith::BitXor => Unsigned(a ^ b),
+            BinaryOp::Add => Unsigned(a.wrapping_add(*b)),
+            BinaryOp::Sub => Unsigned(a.wrapping_sub(*b)),
+            BinaryOp::Mul => Unsigned(a.wrapping_mul(*b)),
+            BinaryOp::Div if *b == 0 => Float(0.0),
+            BinaryOp::Div => Float(*a as f64 / *b as f64),
+            BinaryOp::Mod if *b == 0 => Unsigned(0),
+            BinaryOp::Mod => Unsigned(a % b),
+            BinaryOp::BitAnd => Unsigned(a & b),
+            BinaryOp::BitOr => Unsigned(a | b),
+            BinaryOp::BitXor => Unsigned(a ^ b),
+            _ => return None,
         }),
         (Boolean(a), Boolean(b)) => match op {
-            Arith::BitAnd => Some(Boolean(a & b)),
-            Arith::BitOr => Some(Boolean(a | b)),
-            Arith::BitXor => Some(Boolean(a ^ b)),
+            BinaryOp::BitAnd => Some(Boolean(a & b)),
+            BinaryOp::BitOr => Some(Boolean(a | b)),
+            BinaryOp::BitXor => Some(Boolean(a ^ b)),
             _ => None,
         },
         _ => {
             let (a, b) = (left.as_f64()?, right.as_f64()?);
             match op {
-                Arith::Add => Value::finite(a + b),
-                Arith::Sub => Value::finite(a - b),
-                Arith::Mul => Value::finite(a * b),
-                Arith::Div | Arith::Mod if b == 0.0 => Some(Float(0.0)),
-                Arith::Div => Value::finite(a / b),
-                Arith::Mod => Value::finite(a % b),
-                Arith::BitAnd | Arith::BitOr | Arith::BitXor => None,
+                BinaryOp::Add => Value::finite(a + b),
+                BinaryOp::Sub => Value::finite(a - b),
+                BinaryOp::Mul => Value::finite(a * b),
+                BinaryOp::Div | BinaryOp::Mod if b == 0.0 => Some(Float(0.0)),
+                BinaryOp::Div => Value::finite(a / b),
+                BinaryOp::Mod => Value::finite(a % b),
+                _ => None,
             }
         }
     }

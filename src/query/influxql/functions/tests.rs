@@ -246,11 +246,11 @@ fn math_keeps_integers_where_1x_does() {
 #[test]
 fn arithmetic_follows_1x_types() {
     let i = |v| Some(Value::Integer(v));
-    assert_eq!(binary(Arith::Div, i(7).as_ref(), i(2).as_ref()), Some(Value::Float(3.5)));
-    assert_eq!(binary(Arith::Div, i(7).as_ref(), i(0).as_ref()), Some(Value::Float(0.0)));
-    assert_eq!(binary(Arith::Add, i(7).as_ref(), Some(Value::Float(0.5)).as_ref()), Some(Value::Float(7.5)));
-    assert_eq!(binary(Arith::BitAnd, i(6).as_ref(), i(3).as_ref()), Some(Value::Integer(2)));
-    assert_eq!(binary(Arith::BitAnd, Some(Value::Float(6.0)).as_ref(), i(3).as_ref()), None);
-    assert_eq!(binary(Arith::Add, i(1).as_ref(), None), None);
-    assert_eq!(binary(Arith::Add, Some(Value::String("a".into())).as_ref(), i(1).as_ref()), None);
+    assert_eq!(binary(BinaryOp::Div, i(7).as_ref(), i(2).as_ref()), Some(Value::Float(3.5)));
+    assert_eq!(binary(BinaryOp::Div, i(7).as_ref(), i(0).as_ref()), Some(Value::Float(0.0)));
+    assert_eq!(binary(BinaryOp::Add, i(7).as_ref(), Some(Value::Float(0.5)).as_ref()), Some(Value::Float(7.5)));
+    assert_eq!(binary(BinaryOp::BitAnd, i(6).as_ref(), i(3).as_ref()), Some(Value::Integer(2)));
+    assert_eq!(binary(BinaryOp::BitAnd, Some(Value::Float(6.0)).as_ref(), i(3).as_ref()), None);
+    assert_eq!(binary(BinaryOp::Add, i(1).as_ref(), None), None);
+    assert_eq!(binary(BinaryOp::Add, Some(Value::String("a".into())).as_ref(), i(1).as_ref()), None);
 }

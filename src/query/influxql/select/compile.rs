@@ -7,7 +7,7 @@
 use sediment_catalog::{ColumnKind, FieldType};
 use sediment_sql::influxql::ast::{BinaryOp, DataType as Cast, Expr, Field, Literal, SelectStatement};
 
-use super::super::functions::{Aggregate, Arith, Transform, Value, Warmup, is_math};
+use super::super::functions::{Aggregate, Transform, Value, Warmup, is_math};
 use super::super::{InfluxqlError, Result, regex};
 
 /// The columns of what a SELECT reads: a measurement, or a subquery's result.
@@ -43,7 +43,7 @@ pub(super) enum Node {
     Aux(usize),
     Null,
     Literal(Value),
-    Binary(Arith, Box<Node>, Box<Node>),
+    Binary(BinaryOp, Box<Node>, Box<Node>),
     Math(String, Vec<Node>),
     /// The result of `Compiled::calls[i]` for the bucket.
     Call(usize),
@@ -357,7 +357,7 @@ impl Compiler<'_> {
             Expr::Literal(l) => Node::Literal(literal_value(l)),
             Expr::Paren(inner) => self.node(inner)?,
             Expr::Negate(inner) => {
-                Node::Binary(Arith::Mul, Box::new(Node::Literal(Value::Integer(-1))), Box::new(self.node(inner)?))
+                Node::Binary(BinaryOp::Mul, Box::new(Node::Literal(Value::Integer(-1))), Box::new(self.node(inner)?))
             }
             Expr::Binary { left, op, right } => {
                 let op = arith(*op).ok_or_else(|| invalid(format!("invalid operator {} in a field", op.as_str())))?;
@@ -631,18 +631,20 @@ pub(super) fn literal_value(l: &Literal) -> Value {
     }
 }
 
-fn arith(op: BinaryOp) -> Option<Arith> {
-    Some(match op {
-        BinaryOp::Add => Arith::Add,
-        BinaryOp::Sub => Arith::Sub,
-        BinaryOp::Mul => Arith::Mul,
-        BinaryOp::Div => Arith::Div,
-        BinaryOp::Mod => Arith::Mod,
-        BinaryOp::BitAnd => Arith::BitAnd,
-        BinaryOp::BitOr => Arith::BitOr,
-        BinaryOp::BitXor => Arith::BitXor,
-        _ => return None,
-    })
+/// Arithmetic and bitwise operators make field values; comparisons do not.
+fn arith(op: BinaryOp) -> Option<BinaryOp> {
+    matches!(
+        op,
+        BinaryOp::Add
+            | BinaryOp::Sub
+            | BinaryOp::Mul
+            | BinaryOp::Div
+            | BinaryOp::Mod
+            | BinaryOp::BitAnd
+            | BinaryOp::BitOr
+            | BinaryOp::BitXor
+    )
+    .then_some(op)
 }
 
 /// 1.x's column name for a field without an alias: a name or function, or
