@@ -37,21 +37,27 @@ pub(super) struct Window {
 impl Window {
     /// The start of the window holding `t`.
     pub(super) fn start(&self, t: i64) -> i64 {
-        let align = |t: i64| (t - self.offset).div_euclid(self.interval) * self.interval + self.offset;
+        // Saturating: a point or bound may sit at the ends of i64.
+        let align = |t: i64| {
+            t.saturating_sub(self.offset)
+                .div_euclid(self.interval)
+                .saturating_mul(self.interval)
+                .saturating_add(self.offset)
+        };
         let Some(tz) = self.tz else { return align(t) };
         // Align on the wall clock of the zone, then go back to UTC with the
         // offset in force at the window's start (which DST may change).
-        let local = t + zone_offset(tz, t);
+        let local = t.saturating_add(zone_offset(tz, t));
         let start = align(local);
-        let guess = start - zone_offset(tz, start);
-        start - zone_offset(tz, guess)
+        let guess = start.saturating_sub(zone_offset(tz, start));
+        start.saturating_sub(zone_offset(tz, guess))
     }
 
     fn next(&self, start: i64) -> i64 {
         match self.tz {
-            None => start + self.interval,
+            None => start.saturating_add(self.interval),
             // Days are 23 or 25 hours long across DST: land inside the next window.
-            Some(_) => self.start(start + self.interval + self.interval / 2),
+            Some(_) => self.start(start.saturating_add(self.interval.saturating_add(self.interval / 2))),
         }
     }
 }
@@ -381,4 +387,41 @@ fn row_value(node: &Node, group: &Group, r: usize) -> Result<Option<Value>> {
         }
         Node::Transform(_, inner) => row_value(inner, group, r)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000_000_000;
+
+    #[test]
+    fn windows_align_to_the_epoch_plus_offset() {
+        let w = Window { interval: 10, offset: 3, tz: None };
+        assert_eq!(w.start(25), 23);
+        assert_eq!(w.start(22), 13);
+        assert_eq!(w.start(-1), -7);
+        assert_eq!(w.next(23), 33);
+    }
+
+    #[test]
+    fn windows_at_the_ends_of_time_do_not_overflow() {
+        let w = Window { interval: 7 * 24 * HOUR, offset: HOUR, tz: Some(chrono_tz::Tz::Europe__Paris) };
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX, i64::MAX - 1] {
+            let start = w.start(t);
+            let _ = w.next(start);
+        }
+        let plain = Window { interval: i64::MAX, offset: 0, tz: None };
+        assert_eq!(plain.next(plain.start(i64::MAX)), i64::MAX);
+    }
+
+    #[test]
+    fn day_windows_in_a_zone_follow_its_midnights_across_dst() {
+        // Paris moved to summer time on 2024-03-31: that day is 23 hours long.
+        let w = Window { interval: 24 * HOUR, offset: 0, tz: Some(chrono_tz::Tz::Europe__Paris) };
+        let noon_utc_march_31 = 1_711_886_400_000_000_000;
+        let midnight_paris = 1_711_839_600_000_000_000; // 2024-03-30T23:00:00Z
+        assert_eq!(w.start(noon_utc_march_31), midnight_paris);
+        assert_eq!(w.next(midnight_paris), midnight_paris + 23 * HOUR);
+    }
 }
