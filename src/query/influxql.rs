@@ -549,7 +549,8 @@ fn filter_expr(
     };
     let has_column = |name: &str| table.column(name).is_some();
     let params = |name: &str| cx.params.get(name).cloned();
-    let scope = Scope { has_column: &has_column, params: &params, now: cx.now };
+    let is_tag = |name: &str| table.column(name).is_some_and(|c| matches!(c.kind, ColumnKind::Tag));
+    let scope = Scope { has_column: &has_column, is_tag: &is_tag, params: &params, now: cx.now };
     Ok(Some(condition(filter, &scope)?))
 }
 

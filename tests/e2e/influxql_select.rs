@@ -4,7 +4,7 @@
 //!
 //! The data is small enough to check every answer by hand: host `a` has
 //! usage 1, 3, 5 and 9 at +0s, +10s, +20s and +40s (nothing at +30s); host
-//! `b` has 10 and 20 at +0s and +10s.
+//! `b` has 10 and 20 at +0s and +10s. `disk` has one point without a host.
 
 use serde_json::{Value, json};
 
@@ -13,7 +13,7 @@ use crate::server::TestServer;
 const T0: i64 = 1_704_067_200;
 const DATA: &str = "cpu,host=a usage=1 1704067200\ncpu,host=a usage=3 1704067210\ncpu,host=a usage=5 1704067220\n\
                     cpu,host=a usage=9 1704067240\ncpu,host=b usage=10 1704067200\ncpu,host=b usage=20 1704067210\n\
-                    mem,host=a label=\"x\" 1704067200";
+                    mem,host=a label=\"x\" 1704067200\ndisk,host=a free=1 1704067200\ndisk free=2 1704067210";
 
 async fn setup() -> (TestServer, tempfile::TempDir) {
     let (server, data) = TestServer::spawn().await;
@@ -180,6 +180,11 @@ async fn transforms_run_over_each_series() {
     let got = series(&server, &nested).await;
     assert_eq!(got[0]["values"], json!([[T0 + 10, 2.0], [T0 + 20, 2.0], [T0 + 40, 4.0]]));
     assert_eq!(got[1]["values"], json!([[T0 + 10, 10.0]]));
+    // chande_momentum_oscillator is unsmoothed by default: changes +2, +2 over two changes.
+    assert_eq!(
+        values(&server, &format!("SELECT chande_momentum_oscillator(usage, 3) {a}")).await,
+        json!([[T0 + 20, 100.0], [T0 + 40, 100.0]])
+    );
     let error = result(&server, "SELECT derivative(mean(usage)) FROM cpu").await;
     assert_eq!(error["error"], "derivative aggregate requires a GROUP BY interval");
 }
@@ -191,8 +196,53 @@ async fn math_and_subqueries() {
         values(&server, "SELECT abs(usage - 5), usage * 2 FROM cpu WHERE host = 'a'").await,
         json!([[T0, 4.0, 2.0], [T0 + 10, 2.0, 6.0], [T0 + 20, 0.0, 10.0], [T0 + 40, 4.0, 18.0]])
     );
+    // Repeated generated names get suffixes; aliases stay as written.
+    let got = series(&server, "SELECT max(usage), max(usage), min(usage) AS max_1 FROM cpu WHERE host = 'b'").await;
+    assert_eq!(got[0]["columns"], json!(["time", "max", "max_2", "max_1"]));
     assert_eq!(
         values(&server, "SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu GROUP BY host)").await,
         json!([[0, 15.0]])
+    );
+}
+
+#[tokio::test]
+async fn a_missing_tag_compares_as_the_empty_string() {
+    let (server, _data) = setup().await;
+    assert_eq!(values(&server, "SELECT free FROM disk WHERE host = ''").await, json!([[T0 + 10, 2.0]]));
+    assert_eq!(values(&server, "SELECT free FROM disk WHERE host != 'a'").await, json!([[T0 + 10, 2.0]]));
+    assert_eq!(values(&server, "SELECT free FROM disk WHERE host != ''").await, json!([[T0, 1.0]]));
+    assert_eq!(values(&server, "SELECT free FROM disk WHERE nosuch = ''").await, json!([[T0, 1.0], [T0 + 10, 2.0]]));
+    assert_eq!(
+        values(&server, "SELECT free FROM disk WHERE healthy = true").await,
+        Value::Null,
+        "an absent field matches nothing, without a type error"
+    );
+}
+
+#[tokio::test]
+async fn descending_order_limits_and_wildcards_across_measurements() {
+    let (server, _data) = setup().await;
+    // Newest first, as 1.x feeds transforms under ORDER BY time DESC.
+    assert_eq!(
+        values(&server, "SELECT derivative(usage, 10s) FROM cpu WHERE host = 'a' ORDER BY time DESC").await,
+        json!([[T0 + 20, -2.0], [T0 + 10, -2.0], [T0, -2.0]])
+    );
+    // No upper bound means now(): a limit keeps that from being billions of buckets.
+    assert_eq!(
+        values(
+            &server,
+            &format!("SELECT count(usage) FROM cpu WHERE host = 'a' AND time >= {T0}s GROUP BY time(1s) LIMIT 2")
+        )
+        .await,
+        json!([[T0, 1], [T0 + 1, 0]])
+    );
+    // count(*) expands over every source's fields; a field this source lacks is null.
+    let got = series(&server, "SELECT count(*) FROM cpu, disk").await;
+    assert_eq!(
+        got,
+        json!([
+            {"name": "cpu", "columns": ["time", "count_free", "count_usage"], "values": [[0, null, 6]]},
+            {"name": "disk", "columns": ["time", "count_free", "count_usage"], "values": [[0, 2, null]]}
+        ])
     );
 }

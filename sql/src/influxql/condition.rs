@@ -23,6 +23,8 @@ pub enum ConditionError {
 pub struct Scope<'a> {
     /// Whether the measurement has this column.
     pub has_column: &'a dyn Fn(&str) -> bool,
+    /// Whether this column is a tag (a missing tag compares as '' in 1.x).
+    pub is_tag: &'a dyn Fn(&str) -> bool,
     /// Bound parameters (`params=` of the request), by name.
     pub params: &'a dyn Fn(&str) -> Option<Literal>,
     /// Nanoseconds since the epoch at which the query started.
@@ -56,22 +58,73 @@ pub fn condition(expr: &Expr, scope: &Scope<'_>) -> Result<DfExpr, ConditionErro
             let Expr::Regex(pattern) = right.as_ref() else {
                 return Err(ConditionError::Invalid(format!("{op:?} needs a regex on its right", op = op.as_str())));
             };
-            let matched = binary_expr(operand(left, scope)?, Operator::RegexMatch, lit(pattern.clone()));
+            let subject = match left.as_ref() {
+                Expr::VarRef { name, .. } if !(scope.has_column)(name) => lit(ScalarValue::Utf8(None)),
+                other => operand(other, scope)?,
+            };
+            let matched = binary_expr(subject.clone(), Operator::RegexMatch, lit(pattern.clone()));
             if *op == BinaryOp::EqRegex {
                 matched
             } else {
                 // A missing tag is '' in 1.x, which `!~ /./` must match.
-                binary_expr(operand(left, scope)?, Operator::RegexNotMatch, lit(pattern.clone()))
-                    .or(operand(left, scope)?.is_null())
+                binary_expr(subject.clone(), Operator::RegexNotMatch, lit(pattern.clone())).or(subject.is_null())
             }
         }
         Expr::Binary { left, op, right } => {
+            if matches!(op, BinaryOp::Eq | BinaryOp::NotEq)
+                && let Some((tag, text)) = tag_and_text(left, right, scope)?
+            {
+                return Ok(tag_equality(tag, *op == BinaryOp::Eq, &text, scope));
+            }
             let op = comparison(*op).or_else(|_| arithmetic(*op))?;
             binary_expr(operand(left, scope)?, op, operand(right, scope)?)
         }
         Expr::Literal(Literal::Boolean(b)) => lit(*b),
         other => return Err(ConditionError::Invalid(format!("{other} is not a condition"))),
     })
+}
+
+/// `tag = 'text'` (either way round; a parameter may hold the text), where
+/// the name is a tag or no column at all.
+fn tag_and_text<'e>(
+    left: &'e Expr,
+    right: &'e Expr,
+    scope: &Scope<'_>,
+) -> Result<Option<(&'e str, String)>, ConditionError> {
+    let text = |e: &Expr| -> Result<Option<String>, ConditionError> {
+        Ok(match e {
+            Expr::Literal(Literal::String(s)) => Some(s.clone()),
+            Expr::Param(p) => match (scope.params)(p) {
+                Some(Literal::String(s)) => Some(s),
+                Some(_) => None,
+                None => return Err(ConditionError::MissingParam(p.clone())),
+            },
+            _ => None,
+        })
+    };
+    let tag = |e: &'e Expr| match e {
+        Expr::VarRef { name, .. } if !(scope.has_column)(name) || (scope.is_tag)(name) => Some(name.as_str()),
+        _ => None,
+    };
+    Ok(match (tag(left), tag(right)) {
+        (Some(t), _) => text(right)?.map(|s| (t, s)),
+        (None, Some(t)) => text(left)?.map(|s| (t, s)),
+        (None, None) => None,
+    })
+}
+
+/// 1.x compares a missing tag as '': `tag = ''` matches it, `tag != 'x'` too.
+fn tag_equality(tag: &str, equal: bool, text: &str, scope: &Scope<'_>) -> DfExpr {
+    if !(scope.has_column)(tag) {
+        // Every row lacks this tag.
+        return lit(equal == text.is_empty());
+    }
+    let compared = binary_expr(column(tag), if equal { Operator::Eq } else { Operator::NotEq }, lit(text.to_owned()));
+    match (equal, text.is_empty()) {
+        (true, false) => compared,
+        (true, true) | (false, false) => compared.or(column(tag).is_null()),
+        (false, true) => compared.and(column(tag).is_not_null()),
+    }
 }
 
 fn is_time(e: &Expr) -> bool {
@@ -137,7 +190,8 @@ pub fn column(name: &str) -> DfExpr {
 fn operand(e: &Expr, scope: &Scope<'_>) -> Result<DfExpr, ConditionError> {
     Ok(match e {
         Expr::VarRef { name, .. } if (scope.has_column)(name) => column(name),
-        Expr::VarRef { .. } => lit(ScalarValue::Utf8(None)),
+        // Untyped, so that it compares with numbers and booleans as well.
+        Expr::VarRef { .. } => lit(ScalarValue::Null),
         Expr::Literal(l) => literal(l),
         Expr::Param(p) => literal(&(scope.params)(p).ok_or_else(|| ConditionError::MissingParam(p.clone()))?),
         Expr::Paren(inner) => operand(inner, scope)?,

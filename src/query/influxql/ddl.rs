@@ -13,7 +13,7 @@ use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::error::ArrowError;
 use datafusion::common::DFSchema;
 use datafusion::prelude::SessionContext;
-use sediment_catalog::{CatalogState, Database, Table};
+use sediment_catalog::{CatalogState, ColumnKind, Database, Table};
 use sediment_sql::influxql::ast::{Expr, Source, Statement};
 use sediment_sql::influxql::condition::{Scope, condition, time_bounds};
 
@@ -114,7 +114,8 @@ fn row_filter(table: &Table, filter: Option<&Expr>, cx: &Context<'_>) -> Result<
     };
     let has_column = |name: &str| table.column(name).is_some();
     let params = |name: &str| cx.params.get(name).cloned();
-    let scope = Scope { has_column: &has_column, params: &params, now: cx.now };
+    let is_tag = |name: &str| table.column(name).is_some_and(|c| matches!(c.kind, ColumnKind::Tag));
+    let scope = Scope { has_column: &has_column, is_tag: &is_tag, params: &params, now: cx.now };
     let (lower, upper) = time_bounds(filter, &scope)?;
     let expr = condition(filter, &scope)?;
     let schema = crate::storage::persist::rewrite_schema(table);

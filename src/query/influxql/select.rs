@@ -366,7 +366,8 @@ fn prepare(
     };
     let has_column = |n: &str| schema.kind(n).is_some();
     let params = |n: &str| cx.params.get(n).cloned();
-    let scope = Scope { has_column: &has_column, params: &params, now: cx.now };
+    let is_tag = |n: &str| matches!(schema.kind(n), Some(ColumnKind::Tag));
+    let scope = Scope { has_column: &has_column, is_tag: &is_tag, params: &params, now: cx.now };
     let mut bounds = match &statement.condition {
         Some(c) => time_bounds(c, &scope)?,
         None => (None, None),
@@ -418,10 +419,12 @@ impl Prepared {
     async fn series(self, name: &str, statement: &SelectStatement) -> Result<Vec<Output>> {
         let Prepared { compiled, tags, window, bounds, frame } = self;
         let fill = statement.fill.clone().unwrap_or(Fill::Null);
-        let evaluator = Evaluator { compiled: &compiled, window, bounds, fill: &fill };
-        let columns: Vec<String> = compiled.columns.iter().map(|c| c.name.clone()).collect();
         let offset = usize::try_from(statement.offset.unwrap_or(0)).unwrap_or(usize::MAX);
         let limit = statement.limit.filter(|l| *l > 0).map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        let max_rows = statement.limit.filter(|l| *l > 0).map(|_| offset.saturating_add(limit));
+        let descending = statement.order_desc;
+        let evaluator = Evaluator { compiled: &compiled, window, bounds, fill: &fill, descending, max_rows };
+        let columns: Vec<String> = compiled.columns.iter().map(|c| c.name.clone()).collect();
         let mut out = Vec::new();
         let mut finish = |key: Vec<Option<String>>, group: Group| -> Result<()> {
             let mut rows = evaluator.rows(&group)?;

@@ -146,7 +146,8 @@ fn derivative(points: &[(i64, Value)], unit: i64, non_negative: bool) -> Vec<(i6
                 (Value::Unsigned(a), Value::Unsigned(b)) => -((a - b) as f64),
                 (a, b) => b.as_f64().unwrap_or_default() - a.as_f64().unwrap_or_default(),
             };
-            let rate = diff / ((curr.0 - pt) as f64 / unit as f64);
+            // Newest first (ORDER BY time DESC) the elapsed time is still positive, as in 1.x.
+            let rate = diff / ((curr.0 - pt).abs() as f64 / unit as f64);
             if !(non_negative && diff < 0.0)
                 && let Some(v) = Value::finite(rate)
             {

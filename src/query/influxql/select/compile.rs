@@ -4,6 +4,8 @@
 //! transform under GROUP BY time needs an aggregate inside, and `count(*)` or
 //! `mean(/re/)` expand to one column per field (`count_a`, `count_b`).
 
+use std::collections::HashMap;
+
 use sediment_catalog::{ColumnKind, FieldType};
 use sediment_sql::influxql::ast::{BinaryOp, DataType as Cast, Expr, Field, Literal, SelectStatement};
 
@@ -67,6 +69,9 @@ pub(super) struct OutColumn {
     pub node: Node,
     /// Reads a field (a row whose field columns are all null is no row in 1.x).
     pub reads_field: bool,
+    /// Named by an `AS`: kept as written, where a generated name that
+    /// repeats gets a `_N` suffix.
+    pub aliased: bool,
 }
 
 /// A SELECT ready to run over one source.
@@ -157,9 +162,28 @@ pub(super) fn compile(
     if !compiler.any_field {
         return Ok(None);
     }
+    unique_names(&mut columns);
     let mut compiled = Compiled { scan: compiler.scan, columns, calls: compiler.calls };
     check(&mut compiled, interval)?;
     Ok(Some(compiled))
+}
+
+/// 1.x's column names: aliases as written, and a generated name seen before
+/// gets the first free `_N` suffix (`mean`, `mean_1`).
+fn unique_names(columns: &mut [OutColumn]) {
+    let mut seen: HashMap<String, usize> = columns.iter().filter(|c| c.aliased).map(|c| (c.name.clone(), 1)).collect();
+    for column in columns.iter_mut().filter(|c| !c.aliased) {
+        let name = column.name.clone();
+        if let Some(&start) = seen.get(&name) {
+            let mut n = start;
+            while seen.contains_key(&format!("{name}_{n}")) {
+                n += 1;
+            }
+            seen.insert(name.clone(), n + 1);
+            column.name = format!("{name}_{n}");
+        }
+        *seen.entry(column.name.clone()).or_insert(0) += 1;
+    }
 }
 
 fn invalid(message: impl Into<String>) -> InfluxqlError {
@@ -253,14 +277,14 @@ impl Compiler<'_> {
                         Some(alias) => format!("{alias}_{field_name}"),
                         None => format!("{name}_{field_name}"),
                     };
-                    out.push(OutColumn { name: column_name, node, reads_field: true });
+                    out.push(OutColumn { name: column_name, node, reads_field: true, aliased: field.alias.is_some() });
                 }
             }
             expr => {
                 let node = self.node(expr)?;
                 let name = field.alias.clone().unwrap_or_else(|| default_name(expr));
                 let reads_field = self.reads_field(expr);
-                out.push(OutColumn { name, node, reads_field });
+                out.push(OutColumn { name, node, reads_field, aliased: field.alias.is_some() });
                 // top/bottom(x, tag..., N) also answer each named tag of the chosen points.
                 if let Expr::Call { name, args } = expr
                     && matches!(name.as_str(), "top" | "bottom")
@@ -269,7 +293,7 @@ impl Compiler<'_> {
                     for arg in &args[1..args.len() - 1] {
                         if let Expr::VarRef { name, data_type } = arg {
                             let node = self.var(name, *data_type).map_or(Node::Null, Node::Aux);
-                            out.push(OutColumn { name: name.clone(), node, reads_field: false });
+                            out.push(OutColumn { name: name.clone(), node, reads_field: false, aliased: false });
                         }
                     }
                 }
@@ -293,7 +317,7 @@ impl Compiler<'_> {
                 }
                 None => Node::Null,
             };
-            out.push(OutColumn { name: name.clone(), node, reads_field: is_field });
+            out.push(OutColumn { name: name.clone(), node, reads_field: is_field, aliased: false });
         }
     }
 
@@ -317,8 +341,9 @@ impl Compiler<'_> {
                 | "top"
                 | "bottom"
         );
+        // Over every source of FROM, like `*`: a field another measurement has is a null column here.
         Ok(self
-            .schema
+            .wildcard
             .fields()
             .filter(|(name, _)| re.as_ref().is_none_or(|re| re.is_match(name)))
             .filter(|(_, t)| !numeric_only || matches!(t, FieldType::Float | FieldType::Integer | FieldType::UInteger))
@@ -569,6 +594,8 @@ fn oscillator(name: &str, rest: &[Expr]) -> Result<Transform> {
     };
     let cmo = name == "chande_momentum_oscillator";
     let warmup = match rest.get(2) {
+        // 1.x: the oscillator is unsmoothed unless asked; the averages warm up exponentially.
+        None if cmo => Warmup::None,
         None => Warmup::Exponential,
         Some(Expr::Literal(Literal::String(w))) => match w.as_str() {
             "exponential" => Warmup::Exponential,

@@ -79,6 +79,11 @@ pub(super) struct Evaluator<'a> {
     /// Inclusive time bounds from WHERE (the upper one is now() under GROUP BY time when open).
     pub bounds: (Option<i64>, Option<i64>),
     pub fill: &'a Fill,
+    /// ORDER BY time DESC: transforms see the values newest first, as in 1.x.
+    pub descending: bool,
+    /// The most rows a series can show (OFFSET + LIMIT) when producing more
+    /// buckets cannot change them: no transform, no fill(linear), ascending.
+    pub max_rows: Option<usize>,
 }
 
 impl Evaluator<'_> {
@@ -125,7 +130,17 @@ impl Evaluator<'_> {
         let end = window.start(self.bounds.1.unwrap_or(last));
         let mut data = with_data.into_iter().peekable();
         let mut out = Vec::new();
+        // Every bucket makes at least one row unless it is empty and skipped (point times).
+        let wanted = self.max_rows.filter(|_| {
+            !self.descending
+                && !matches!(self.fill, Fill::Linear)
+                && !self.compiled.point_time(true)
+                && !self.compiled.columns.iter().any(|c| matches!(c.node, Node::Transform(..)))
+        });
         while start <= end {
+            if wanted.is_some_and(|n| out.len() >= n) {
+                break;
+            }
             if out.len() >= MAX_BUCKETS {
                 return Err(InfluxqlError::Invalid(format!(
                     "more than {MAX_BUCKETS} GROUP BY time() buckets in one series: narrow the time range or widen the interval"
@@ -250,7 +265,10 @@ impl Evaluator<'_> {
         let mut outputs: Vec<(usize, BTreeMap<i64, Value>)> = Vec::new();
         for (c, column) in columns.iter().enumerate() {
             let Node::Transform(transform, _) = &column.node else { continue };
-            let input: Vec<(i64, Value)> = rows.iter().filter_map(|(t, v)| v[c].clone().map(|v| (*t, v))).collect();
+            let mut input: Vec<(i64, Value)> = rows.iter().filter_map(|(t, v)| v[c].clone().map(|v| (*t, v))).collect();
+            if self.descending {
+                input.reverse();
+            }
             let out = functions::transform(transform, &input).map_err(|e| InfluxqlError::Invalid(e.to_string()))?;
             outputs.push((c, out.into_iter().collect()));
         }
