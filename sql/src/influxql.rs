@@ -57,5 +57,20 @@ pub fn parse(text: &str) -> Result<Vec<Statement>, ParseError> {
     parser::Parser::new(tokens).statements().map_err(|e| e.located(text))
 }
 
+/// The `$name` parameters `text` refers to, each once, in order of appearance.
+/// 1.x refuses a query whose parameters are not all bound, before running it.
+#[must_use]
+pub fn parameters(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for spanned in lexer::tokenize(text).unwrap_or_default() {
+        if let lexer::Token::Param(name) = spanned.token
+            && !out.contains(&name)
+        {
+            out.push(name);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests;

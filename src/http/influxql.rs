@@ -90,6 +90,10 @@ impl Request {
             Some(text) => bound_params(text).map_err(invalid)?,
             None => BTreeMap::new(),
         };
+        if let Some(missing) = influxql::parameters(q).into_iter().find(|p| !bound.contains_key(p)) {
+            let message = format!("error parsing query: missing parameter: {missing}");
+            return Err(HttpError::new(api, ErrorKind::QuerySyntax, message));
+        }
         let epoch = match params.get("epoch").filter(|e| !e.is_empty()) {
             Some(e) => Some(
                 engine::epoch_unit(e)

@@ -142,3 +142,22 @@ async fn show_users_and_cardinality() {
     );
     assert_eq!(results[5]["series"], json!([{"name": "cpu", "columns": ["count"], "values": [[1]]}]));
 }
+
+#[tokio::test]
+async fn unbound_parameters_and_bad_regexes_are_parse_errors() {
+    let (server, _data) = TestServer::spawn().await;
+    server.write_ok("h", DATA).await;
+    let q = [("db", "h"), ("q", "SELECT usage FROM cpu WHERE host = $host")];
+    let response = get(&server, "/query", &q, None).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["error"], "error parsing query: missing parameter: host");
+    let q = [("db", "h"), ("q", "SELECT usage FROM cpu WHERE host = $host"), ("params", r#"{"host":"b"}"#)];
+    let body: Value = get(&server, "/query", &q, None).await.json().await.expect("JSON");
+    assert_eq!(body["results"][0]["series"][0]["values"], json!([["2024-01-01T00:00:00Z", 4.0]]));
+    let response = get(&server, "/query", &[("db", "h"), ("q", "SELECT usage FROM cpu WHERE host =~ /(/")], None).await;
+    assert_eq!(response.status(), 400);
+    let q = [("db", "h"), ("q", "SELECT top(usage, 2), max(usage) FROM cpu")];
+    let body: Value = get(&server, "/query", &q, None).await.json().await.expect("JSON");
+    assert_eq!(body["results"][0]["error"], "selector function top() cannot be combined with other functions");
+}

@@ -201,6 +201,12 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Spanned>, ParseError> {
             }
             '/' => {
                 let (regex, end) = delimited(text, i, '/')?;
+                if let Err(e) = regex::Regex::new(&regex) {
+                    // The crate's message spans lines; its last says what is wrong.
+                    let message = e.to_string();
+                    let reason = message.lines().last().unwrap_or_default().trim_start_matches("error: ");
+                    return Err(ParseError::new(format!("error parsing regexp: {reason}"), i));
+                }
                 i = end;
                 Token::Regex(regex)
             }

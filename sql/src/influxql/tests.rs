@@ -90,6 +90,7 @@ fn errors_say_what_was_found_and_expected_and_where() {
         ("SHOW TAG VALUES FROM cpu", "found EOF, expected WITH at line 1, char 26"),
         ("SELECT * FROM cpu\nWHERE host = 'x", "unterminated string at line 2, char 14"),
         ("SELECT * FROM cpu ORDER BY host", "only ORDER BY time supported at this time at line 1, char 28"),
+        ("SELECT v FROM cpu WHERE host =~ /[/", "error parsing regexp: unclosed character class at line 1, char 33"),
     ];
     for (text, expected) in cases {
         let e = parse(text).expect_err(text);
@@ -233,4 +234,10 @@ proptest! {
         let parsed = parse(&printed).map_err(|e| TestCaseError::fail(format!("{printed}: {e}")))?;
         prop_assert_eq!(parsed, vec![statement], "printed as {}", printed);
     }
+}
+
+#[test]
+fn parameters_are_listed_once_in_order() {
+    let text = "SELECT v FROM cpu WHERE host = $h AND v > $min OR host = $h; SELECT '$notone' FROM m";
+    assert_eq!(super::parameters(text), ["h", "min"]);
 }

@@ -325,8 +325,10 @@ fn dimensions(schema: &Schema, statement: &SelectStatement) -> Result<(Vec<Strin
                 let re = regex(r)?;
                 tags.extend(schema.tags().filter(|t| re.is_match(t)).map(str::to_owned));
             }
+            // 1.x reads time(0s) as no time grouping at all.
+            Dimension::Time { interval: 0, .. } => {}
             Dimension::Time { interval, offset } => {
-                if *interval <= 0 {
+                if *interval < 0 {
                     return Err(InfluxqlError::Invalid("GROUP BY time() interval must be greater than 0".into()));
                 }
                 window = Some(Window {

@@ -192,6 +192,13 @@ fn invalid(message: impl Into<String>) -> InfluxqlError {
 
 /// 1.x's rules on mixing raw values and aggregates.
 fn check(compiled: &mut Compiled, interval: Option<i64>) -> Result<()> {
+    if compiled.calls.len() > 1
+        && let Some(call) =
+            compiled.calls.iter().find(|c| matches!(c.aggregate, Aggregate::Top(_) | Aggregate::Bottom(_)))
+    {
+        let name = if matches!(call.aggregate, Aggregate::Top(_)) { "top" } else { "bottom" };
+        return Err(invalid(format!("selector function {name}() cannot be combined with other functions")));
+    }
     if !compiled.is_aggregate() {
         if interval.is_some() {
             return Err(invalid("GROUP BY requires at least one aggregate function"));
