@@ -74,8 +74,9 @@ fn encode(value: &Value, pretty: bool) -> Vec<u8> {
 }
 
 /// One statement's result as 1.x's chunks: a response per series, and a
-/// series longer than `chunk_size` rows cut into several, all but the last
-/// marked `partial` (so is their result). Each chunk ends with a newline.
+/// series longer than `chunk_size` rows cut into several, all but its last
+/// piece marked `partial`; every chunk but the statement's last has a
+/// `partial` result (more of it follows). Each chunk ends with a newline.
 pub(crate) fn chunks(result: &StatementResult, chunk_size: usize, pretty: bool) -> Vec<Vec<u8>> {
     let line = |result: Value| {
         let mut bytes = encode(&json!({ "results": [result] }), pretty);
@@ -86,21 +87,25 @@ pub(crate) fn chunks(result: &StatementResult, chunk_size: usize, pretty: bool) 
         Ok(series) if !series.is_empty() => series,
         _ => return vec![line(result_json(result))],
     };
-    let mut out = Vec::new();
+    let mut pieces: Vec<Value> = Vec::new();
     for s in series {
-        let pieces: Vec<&[Vec<Value>]> =
+        let cut: Vec<&[Vec<Value>]> =
             if s.values.is_empty() { vec![&s.values[..]] } else { s.values.chunks(chunk_size.max(1)).collect() };
-        let last = pieces.len() - 1;
-        for (i, values) in pieces.into_iter().enumerate() {
-            let partial = i < last;
-            let mut object = json!({ "statement_id": result.id, "series": [series_json(s, values, partial)] });
-            if partial {
+        let last = cut.len() - 1;
+        pieces.extend(cut.into_iter().enumerate().map(|(i, values)| series_json(s, values, i < last)));
+    }
+    let last = pieces.len() - 1;
+    pieces
+        .into_iter()
+        .enumerate()
+        .map(|(i, piece)| {
+            let mut object = json!({ "statement_id": result.id, "series": [piece] });
+            if i < last {
                 object["partial"] = Value::Bool(true);
             }
-            out.push(line(object));
-        }
-    }
-    out
+            line(object)
+        })
+        .collect()
 }
 
 /// 1.x's CSV: `name,tags,<columns>` headers, one row per value row with the
@@ -320,6 +325,10 @@ mod tests {
         );
     }
 
+    fn chunks_of(result: &StatementResult, size: usize) -> Vec<Value> {
+        chunks(result, size, false).iter().map(|c| serde_json::from_slice(c).unwrap()).collect()
+    }
+
     #[test]
     fn chunks_cut_series_and_mark_all_but_the_last_partial() {
         let result = StatementResult { id: 3, outcome: Ok(vec![cpu()]) };
@@ -336,6 +345,12 @@ mod tests {
         assert_eq!(chunks[0]["results"][0]["series"][0]["values"], json!([[1, 1.5, "x,y"]]));
         assert!(chunks[1]["results"][0].get("partial").is_none());
         assert_eq!(chunks[1]["results"][0]["statement_id"], 3);
+        // Two whole series: the first's result is partial (more follows), its series is not.
+        let two = StatementResult { id: 0, outcome: Ok(vec![cpu(), cpu()]) };
+        let chunks: Vec<Value> = chunks_of(&two, 10);
+        assert_eq!(chunks[0]["results"][0]["partial"], true);
+        assert!(chunks[0]["results"][0]["series"][0].get("partial").is_none());
+        assert!(chunks[1]["results"][0].get("partial").is_none());
     }
 
     #[test]
