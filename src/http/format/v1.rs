@@ -140,6 +140,8 @@ pub(crate) fn csv_body(results: &[StatementResult]) -> String {
                 .tags
                 .iter()
                 .flatten()
+                // A series key leaves out the tags it does not have.
+                .filter(|(_, v)| !v.is_empty())
                 .map(|(k, v)| format!("{}={}", escape_tag(k), escape_tag(v)))
                 .collect::<Vec<_>>()
                 .join(",");
@@ -242,7 +244,8 @@ pub(crate) fn record_batch(series: &[Series]) -> Result<RecordBatch, ArrowError>
     for key in &tag_keys {
         let mut tags = StringBuilder::new();
         for s in series {
-            let value = s.tags.as_ref().and_then(|t| t.get(*key));
+            // A series without the tag has it as '' in 1.x's terms: null in a table.
+            let value = s.tags.as_ref().and_then(|t| t.get(*key)).filter(|v| !v.is_empty());
             for _ in &s.values {
                 tags.append_option(value);
             }
@@ -307,7 +310,7 @@ mod tests {
     fn cpu() -> Series {
         Series {
             name: Some("cpu".into()),
-            tags: Some(BTreeMap::from([("host".to_owned(), "a b".to_owned())])),
+            tags: Some(BTreeMap::from([("host".to_owned(), "a b".to_owned()), ("zone".to_owned(), String::new())])),
             columns: vec!["time".into(), "v".into(), "s".into()],
             values: vec![vec![json!(1), json!(1.5), json!("x,y")], vec![json!(2), json!(2.0), Value::Null]],
         }
@@ -365,8 +368,9 @@ mod tests {
     fn series_become_one_table_with_measurement_tags_and_typed_columns() {
         let batch = record_batch(&[cpu()]).unwrap();
         let names: Vec<&str> = batch.schema_ref().fields().iter().map(|f| f.name().as_str()).collect();
-        assert_eq!(names, ["iox::measurement", "time", "host", "v", "s"]);
-        assert_eq!(batch.column(3).data_type(), &DataType::Float64);
+        assert_eq!(names, ["iox::measurement", "time", "host", "zone", "v", "s"]);
+        assert_eq!(batch.column(3).null_count(), 2, "an empty tag is null");
+        assert_eq!(batch.column(4).data_type(), &DataType::Float64);
         assert_eq!(batch.num_rows(), 2);
     }
 }
