@@ -115,12 +115,12 @@ pub fn validate<'a>(
         out.points.push(numbered);
     }
 
-    for (table, tag) in rejected_tags.clone() {
-        let known = database.and_then(|d| d.tables.get(&table)).is_some_and(|t| t.column(&tag).is_some());
+    for (table, tag) in &rejected_tags {
+        let known = database.and_then(|d| d.tables.get(table)).is_some_and(|t| t.column(tag).is_some());
         let columns = new_columns.entry(table.clone()).or_default();
-        let exists = database.is_some_and(|d| d.tables.contains_key(&table)) || new_tables.contains(&table);
-        if exists && !known && !columns.iter().any(|(name, _)| *name == tag) {
-            columns.push((tag, ColumnKind::Tag));
+        let exists = database.is_some_and(|d| d.tables.contains_key(table)) || new_tables.contains(table);
+        if exists && !known && !columns.iter().any(|(name, _)| name == tag) {
+            columns.push((tag.clone(), ColumnKind::Tag));
         }
     }
     new_columns.retain(|_, columns| !columns.is_empty());

@@ -113,6 +113,16 @@ impl Context<'_> {
         self.format_time(0)
     }
 
+    /// Runs `f` with the scope a condition on one measurement is read in:
+    /// `kind` says what each of its columns is, and this request binds the
+    /// parameters and the clock.
+    fn with_scope<R>(&self, kind: impl Fn(&str) -> Option<ColumnKind>, f: impl FnOnce(&Scope<'_>) -> R) -> R {
+        let has_column = |name: &str| kind(name).is_some();
+        let is_tag = |name: &str| matches!(kind(name), Some(ColumnKind::Tag));
+        let params = |name: &str| self.params.get(name).cloned();
+        f(&Scope { has_column: &has_column, is_tag: &is_tag, params: &params, now: self.now })
+    }
+
     /// RFC3339 in `tz` (a SELECT's `tz()`), or UTC.
     fn format_time_in(&self, nanos: i64, tz: Option<chrono_tz::Tz>) -> Value {
         let utc = chrono::DateTime::from_timestamp_nanos(nanos);
@@ -547,11 +557,7 @@ fn filter_expr(
     let Some(filter) = filter else {
         return Ok(None);
     };
-    let has_column = |name: &str| table.column(name).is_some();
-    let params = |name: &str| cx.params.get(name).cloned();
-    let is_tag = |name: &str| table.column(name).is_some_and(|c| matches!(c.kind, ColumnKind::Tag));
-    let scope = Scope { has_column: &has_column, is_tag: &is_tag, params: &params, now: cx.now };
-    Ok(Some(condition(filter, &scope)?))
+    Ok(Some(cx.with_scope(|name| table.column(name).map(|c| c.kind.clone()), |scope| condition(filter, scope))?))
 }
 
 async fn has_rows(

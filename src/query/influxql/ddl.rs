@@ -13,9 +13,9 @@ use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::error::ArrowError;
 use datafusion::common::DFSchema;
 use datafusion::prelude::SessionContext;
-use sediment_catalog::{CatalogState, ColumnKind, Database, Table};
+use sediment_catalog::{CatalogState, Database, Table};
 use sediment_sql::influxql::ast::{Expr, Source, Statement};
-use sediment_sql::influxql::condition::{Scope, condition, time_bounds};
+use sediment_sql::influxql::condition::{condition, time_bounds};
 
 use super::{Context, InfluxqlError, Result, measurements};
 use crate::query::QueryEngine;
@@ -112,12 +112,10 @@ fn row_filter(table: &Table, filter: Option<&Expr>, cx: &Context<'_>) -> Result<
         let all: Arc<RowFilter> = Arc::new(|batch: &RecordBatch| Ok(BooleanArray::from(vec![true; batch.num_rows()])));
         return Ok((all, (i64::MIN, i64::MAX)));
     };
-    let has_column = |name: &str| table.column(name).is_some();
-    let params = |name: &str| cx.params.get(name).cloned();
-    let is_tag = |name: &str| table.column(name).is_some_and(|c| matches!(c.kind, ColumnKind::Tag));
-    let scope = Scope { has_column: &has_column, is_tag: &is_tag, params: &params, now: cx.now };
-    let (lower, upper) = time_bounds(filter, &scope)?;
-    let expr = condition(filter, &scope)?;
+    let ((lower, upper), expr) = cx.with_scope(
+        |name| table.column(name).map(|c| c.kind.clone()),
+        |scope| Ok::<_, InfluxqlError>((time_bounds(filter, scope)?, condition(filter, scope)?)),
+    )?;
     let schema = crate::storage::persist::rewrite_schema(table);
     let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
     let physical = SessionContext::new().create_physical_expr(expr, &df_schema)?;

@@ -366,19 +366,20 @@ fn prepare(
     let Some(compiled) = compile(schema, wildcard, statement, &tags, window.map(|w| w.interval))? else {
         return Ok(None);
     };
-    let has_column = |n: &str| schema.kind(n).is_some();
-    let params = |n: &str| cx.params.get(n).cloned();
-    let is_tag = |n: &str| matches!(schema.kind(n), Some(ColumnKind::Tag));
-    let scope = Scope { has_column: &has_column, is_tag: &is_tag, params: &params, now: cx.now };
-    let mut bounds = match &statement.condition {
-        Some(c) => time_bounds(c, &scope)?,
-        None => (None, None),
-    };
-    // 1.x: GROUP BY time without an upper bound ends at now().
-    if window.is_some() && bounds.1.is_none() {
-        bounds.1 = Some(cx.now);
-    }
-    let frame = scan(frame, schema, &tags, &compiled, statement, &scope, bounds)?;
+    let (bounds, frame) = cx.with_scope(
+        |name| schema.kind(name).cloned(),
+        |scope| -> Result<_> {
+            let mut bounds = match &statement.condition {
+                Some(c) => time_bounds(c, scope)?,
+                None => (None, None),
+            };
+            // 1.x: GROUP BY time without an upper bound ends at now().
+            if window.is_some() && bounds.1.is_none() {
+                bounds.1 = Some(cx.now);
+            }
+            Ok((bounds, scan(frame, schema, &tags, &compiled, statement, scope, bounds)?))
+        },
+    )?;
     Ok(Some(Prepared { compiled, tags, window, bounds, frame }))
 }
 
