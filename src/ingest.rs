@@ -119,12 +119,12 @@ impl Ingester {
         }
         let accepted = validated.points.len();
         if accepted > 0 {
-            let bytes = body.len();
+            let lp = wal_lines(&validated.points, precision, now);
             let op = WalOp { db: db.to_owned(), points: validated.points.into_iter().map(|p| p.point).collect() };
             if no_sync {
-                self.wal.append_no_sync(op, bytes).await.map_err(|e| IngestError::Wal(Arc::new(e)))?;
+                self.wal.append_no_sync(op, &lp).await.map_err(|e| IngestError::Wal(Arc::new(e)))?;
             } else {
-                self.wal.append(op, bytes).await.map_err(IngestError::Wal)?;
+                self.wal.append(op, &lp).await.map_err(IngestError::Wal)?;
             }
         }
         if self.buffer.active_bytes() > self.limits.persist_threshold {
@@ -144,4 +144,20 @@ impl Ingester {
         }
         Ok(())
     }
+}
+
+/// The accepted lines as the WAL keeps them: a line with its own nanosecond
+/// timestamp parses back to the same point, so it is copied as sent; others
+/// (another precision, or the server's clock as their time) are rewritten.
+fn wal_lines(points: &[lp::NumberedPoint<'_>], precision: Precision, now: i64) -> String {
+    let mut out = String::with_capacity(points.iter().map(|p| p.line.len() + 1).sum());
+    for numbered in points {
+        if precision == Precision::Nanosecond && numbered.point.time != now {
+            out.push_str(numbered.line);
+        } else {
+            lp::write_line(&mut out, &numbered.point);
+        }
+        out.push('\n');
+    }
+    out
 }

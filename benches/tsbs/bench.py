@@ -399,7 +399,11 @@ def canon_rows(rows, shape):
         else:
             r = list(r)
             head = (r.pop(0),) if per_host else ()
-            out.append(head + (seconds(r[0]),) + tuple(num(v) for v in r[1:]))
+            values = tuple(num(v) for v in r[1:])
+            # InfluxQL's fill(null) answers empty buckets, which SQL leaves out.
+            if all(v is None for v in values):
+                continue
+            out.append(head + (seconds(r[0]),) + values)
     out.sort(key=lambda t: tuple((x is None, x) for x in t))
     return out
 

@@ -98,13 +98,27 @@ pub struct NumberedPoint<'a> {
 }
 
 /// Parses a whole body. Lines without a timestamp get `default_time` (nanoseconds).
+///
+/// Most bodies hold no quote and no backslash: their lines split at every
+/// `\n` and take [`fast_line`]; the rest, and every line the fast path is
+/// unsure of, go through InfluxData's parser, which owns the grammar's
+/// corners (escapes, newlines in strings) and the error messages.
 pub fn parse_body(body: &str, precision: Precision, default_time: i64) -> (Vec<NumberedPoint<'_>>, Vec<RejectedLine>) {
     let mut points = Vec::new();
     let mut rejected = Vec::new();
-    for (index, raw) in split_lines(body).enumerate() {
+    // Without quotes no newline can sit inside a string value.
+    let plain = !body.bytes().any(|b| b == b'"' || b == b'\\');
+    let lines: Box<dyn Iterator<Item = &str>> =
+        if plain { Box::new(body.split('\n')) } else { Box::new(split_lines(body)) };
+    for (index, raw) in lines.enumerate() {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         let line_number = index + 1;
-        match parse_line(line, precision, default_time) {
+        let unescaped = plain || !line.as_bytes().contains(&b'\\');
+        let parsed = match unescaped.then(|| fast_line(line)).flatten() {
+            Some(raw) => raw.point(precision, default_time).map(Some),
+            None => parse_line(line, precision, default_time),
+        };
+        match parsed {
             Ok(None) => {}
             Ok(Some(point)) => points.push(NumberedPoint { line_number, line, point }),
             Err(reason) => rejected.push(RejectedLine { syntax: true, ..RejectedLine::new(line_number, line, reason) }),
@@ -113,48 +127,168 @@ pub fn parse_body(body: &str, precision: Precision, default_time: i64) -> (Vec<N
     (points, rejected)
 }
 
+/// A line split into its parts, borrowing from the body.
+struct RawLine<'a> {
+    measurement: &'a str,
+    tags: Vec<(&'a str, &'a str)>,
+    fields: Vec<(&'a str, FieldValue)>,
+    timestamp: Option<i64>,
+}
+
+impl RawLine<'_> {
+    /// The point, after the checks InfluxData's parser leaves to callers.
+    fn point(self, precision: Precision, default_time: i64) -> Result<Point, String> {
+        let mut tags: Vec<(String, String)> = Vec::with_capacity(self.tags.len());
+        for (key, value) in self.tags {
+            if tags.iter().any(|(k, _)| k == key) {
+                return Err(format!("duplicate tag key {key:?}"));
+            }
+            check_column_name(key, "tag key")?;
+            tags.push((key.to_owned(), value.to_owned()));
+        }
+        let mut fields: Vec<(String, FieldValue)> = Vec::with_capacity(self.fields.len());
+        for (key, value) in self.fields {
+            check_column_name(key, "field key")?;
+            if tags.iter().any(|(k, _)| k == key) {
+                return Err(format!("{key:?} is both a tag and a field"));
+            }
+            // InfluxDB keeps the last value of a field repeated on one line.
+            match fields.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value,
+                None => fields.push((key.to_owned(), value)),
+            }
+        }
+        let time = match self.timestamp {
+            Some(ts) => ts
+                .checked_mul(precision.nanos())
+                .ok_or_else(|| format!("timestamp {ts} is out of range for precision {precision:?}"))?,
+            None => default_time,
+        };
+        Ok(Point { measurement: self.measurement.to_owned(), tags, fields, time })
+    }
+}
+
+/// Splits a line without backslashes in one pass, or `None` where
+/// anything is unusual (a comment, an empty name, a tab, two spaces, a value
+/// it does not recognise): InfluxData's parser then decides, so both paths
+/// accept exactly the same lines and reject with the same messages.
+fn fast_line(line: &str) -> Option<RawLine<'_>> {
+    let bytes = line.as_bytes();
+    if matches!(bytes.first(), None | Some(b'#' | b' ' | b'\t')) {
+        return None;
+    }
+    let name_end = bytes.iter().position(|&b| b == b',' || b == b' ')?;
+    let measurement = &line[..name_end];
+    if name_end == 0 || measurement.bytes().any(|b| matches!(b, b'=' | b'\t' | b'"')) {
+        return None;
+    }
+    let mut at = name_end;
+    let mut tags = Vec::with_capacity(16);
+    while bytes[at] == b',' {
+        let key_start = at + 1;
+        let eq = key_start + bytes[key_start..].iter().position(|&b| matches!(b, b'=' | b',' | b' ' | b'\t'))?;
+        if bytes[eq] != b'=' || eq == key_start {
+            return None;
+        }
+        let value_start = eq + 1;
+        let end = value_start
+            + bytes[value_start..].iter().position(|&b| matches!(b, b',' | b' ' | b'=' | b'\t'))?;
+        if bytes[end] == b'=' || bytes[end] == b'\t' || end == value_start {
+            return None;
+        }
+        tags.push((&line[key_start..eq], &line[value_start..end]));
+        at = end;
+    }
+    // One space, then the fields.
+    at += 1;
+    let mut fields = Vec::with_capacity(16);
+    loop {
+        let key_start = at;
+        let eq = key_start + bytes.get(key_start..)?.iter().position(|&b| matches!(b, b'=' | b',' | b' ' | b'\t'))?;
+        if bytes[eq] != b'=' || eq == key_start {
+            return None;
+        }
+        let value_start = eq + 1;
+        let (value, end) = if bytes.get(value_start) == Some(&b'"') {
+            let close = value_start + 1 + bytes[value_start + 1..].iter().position(|&b| b == b'"')?;
+            (FieldValue::String(line[value_start + 1..close].to_owned()), close + 1)
+        } else {
+            let end = value_start
+                + bytes[value_start..].iter().position(|&b| matches!(b, b',' | b' ')).unwrap_or(bytes.len() - value_start);
+            (field_value(&line[value_start..end])?, end)
+        };
+        fields.push((&line[key_start..eq], value));
+        match bytes.get(end) {
+            Some(b',') => at = end + 1,
+            Some(b' ') => {
+                let ts = &line[end + 1..];
+                return Some(RawLine { measurement, tags, fields, timestamp: Some(integer(ts)?) });
+            }
+            None => return Some(RawLine { measurement, tags, fields, timestamp: None }),
+            Some(_) => return None,
+        }
+    }
+}
+
+/// `-?[0-9]+` as an i64; `None` otherwise (or on overflow).
+fn integer(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// The field values the fast path takes: plain decimals (`12`, `-0.5`),
+/// `12i`, `12u`, `true`/`false`/`t`/`f`. Exponents, `+`, `.5`, `1.` and the
+/// other boolean spellings are left to InfluxData's parser.
+fn field_value(token: &str) -> Option<FieldValue> {
+    match token {
+        "true" | "t" => return Some(FieldValue::Boolean(true)),
+        "false" | "f" => return Some(FieldValue::Boolean(false)),
+        _ => {}
+    }
+    if let Some(i) = token.strip_suffix('i') {
+        return integer(i).map(FieldValue::Integer);
+    }
+    if let Some(u) = token.strip_suffix('u') {
+        return if !u.is_empty() && u.bytes().all(|b| b.is_ascii_digit()) {
+            u.parse().ok().map(FieldValue::UInteger)
+        } else {
+            None
+        };
+    }
+    let digits = token.strip_prefix('-').unwrap_or(token);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    let plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !plain(whole) || !plain(fraction) {
+        return None;
+    }
+    token.parse().ok().map(FieldValue::Float)
+}
+
 fn parse_line(line: &str, precision: Precision, default_time: i64) -> Result<Option<Point>, String> {
     let Some(parsed) = influxdb_line_protocol::parse_lines(line).next() else {
         return Ok(None);
     };
     let parsed = parsed.map_err(|e| e.to_string())?;
-    let measurement = parsed.series.measurement.as_str().to_owned();
-    let mut tags: Vec<(String, String)> = Vec::new();
-    for (key, value) in parsed.series.tag_set.iter().flatten() {
-        let key = key.as_str();
-        if tags.iter().any(|(k, _)| k == key) {
-            return Err(format!("duplicate tag key {key:?}"));
-        }
-        check_column_name(key, "tag key")?;
-        tags.push((key.to_owned(), value.as_str().to_owned()));
-    }
-    let mut fields: Vec<(String, FieldValue)> = Vec::with_capacity(parsed.field_set.len());
-    for (key, value) in &parsed.field_set {
-        let key = key.as_str();
-        check_column_name(key, "field key")?;
-        if tags.iter().any(|(k, _)| k == key) {
-            return Err(format!("{key:?} is both a tag and a field"));
-        }
-        let value = match value {
-            LpFieldValue::F64(v) => FieldValue::Float(*v),
-            LpFieldValue::I64(v) => FieldValue::Integer(*v),
-            LpFieldValue::U64(v) => FieldValue::UInteger(*v),
-            LpFieldValue::String(v) => FieldValue::String(v.as_str().to_owned()),
-            LpFieldValue::Boolean(v) => FieldValue::Boolean(*v),
-        };
-        // InfluxDB keeps the last value of a field repeated on one line.
-        match fields.iter_mut().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = value,
-            None => fields.push((key.to_owned(), value)),
-        }
-    }
-    let time = match parsed.timestamp {
-        Some(ts) => ts
-            .checked_mul(precision.nanos())
-            .ok_or_else(|| format!("timestamp {ts} is out of range for precision {precision:?}"))?,
-        None => default_time,
-    };
-    Ok(Some(Point { measurement, tags, fields, time }))
+    let tags = parsed.series.tag_set.iter().flatten().map(|(key, value)| (key.as_str(), value.as_str())).collect();
+    let fields = parsed
+        .field_set
+        .iter()
+        .map(|(key, value)| {
+            let value = match value {
+                LpFieldValue::F64(v) => FieldValue::Float(*v),
+                LpFieldValue::I64(v) => FieldValue::Integer(*v),
+                LpFieldValue::U64(v) => FieldValue::UInteger(*v),
+                LpFieldValue::String(v) => FieldValue::String(v.as_str().to_owned()),
+                LpFieldValue::Boolean(v) => FieldValue::Boolean(*v),
+            };
+            (key.as_str(), value)
+        })
+        .collect();
+    let raw = RawLine { measurement: parsed.series.measurement.as_str(), tags, fields, timestamp: parsed.timestamp };
+    raw.point(precision, default_time).map(Some)
 }
 
 fn check_column_name(name: &str, what: &str) -> Result<(), String> {
@@ -236,6 +370,71 @@ mod tests {
         let numbers: Vec<_> = rejected.iter().map(|r| r.line_number).collect();
         assert_eq!(numbers, [1, 2, 3, 4, 5], "{rejected:?}");
         assert!(rejected[0].reason.contains("duplicate tag key"), "{}", rejected[0].reason);
+    }
+
+    /// The fast path must take a line exactly as InfluxData's parser does, or leave it to it.
+    fn assert_same_as_reference(line: &str) {
+        let Some(fast) = fast_line(line) else { return };
+        let fast = fast.point(Precision::Nanosecond, 7);
+        let reference = parse_line(line, Precision::Nanosecond, 7);
+        match (&fast, &reference) {
+            (Ok(f), Ok(Some(r))) => assert_eq!(f, r, "{line:?}"),
+            (Err(_), Err(_)) => {}
+            _ => panic!("{line:?}: fast path {fast:?}, reference {reference:?}"),
+        }
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_reference_parser() {
+        let lines = [
+            "cpu,host=a,region=eu usage=1.5,n=3i,u=7u,b=true,c=f,s=\"x, y=z\" 1704067200",
+            "cpu v=-0.25 -5",
+            "cpu v=12 ",
+            "cpu  v=1 1",
+            "cpu,host=a  v=1",
+            "cpu,=a v=1",
+            "cpu,a= v=1",
+            "cpu,a=b=c v=1",
+            "cpu,a=b v=1,v=2 3",
+            "cpu,a=b a=1",
+            "cpu,time=b v=1",
+            "cpu time=1",
+            "cpu v=1e5",
+            "cpu v=.5",
+            "cpu v=1.",
+            "cpu v=+1",
+            "cpu v=inf",
+            "cpu v=NaN",
+            "cpu v=9223372036854775808i",
+            "cpu v=-9223372036854775808i",
+            "cpu v=18446744073709551615u",
+            "cpu v=-1u",
+            "cpu v=True",
+            "cpu v=\"unterminated",
+            "cpu v=\"a\"b",
+            "cpu v=1 99999999999999999999",
+            "cpu v=1 12x",
+            "cpu v=1,",
+            "cpu v=",
+            "cpu =1",
+            ",a=b v=1",
+            "cpu",
+            "cpu\tv=1",
+            "cpu v=1\t1",
+            "cp\"u v=1",
+            "é,ü=ß v=\"ø\" 1",
+        ];
+        for line in lines {
+            assert_same_as_reference(line);
+        }
+        assert!(fast_line(lines[0]).is_some() && fast_line(lines[1]).is_some(), "the common shapes take the fast path");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_path_agrees_on_arbitrary_lines(line in "[a-c,=\" .0-9eitu#-]{0,24}") {
+            assert_same_as_reference(&line);
+        }
     }
 
     #[test]

@@ -87,20 +87,32 @@ impl WriteBuffer {
     /// Appends the writes of WAL file `wal_seq`. Called in WAL order only.
     pub fn apply(&self, wal_seq: u64, ops: &[WalOp]) {
         let mut state = self.lock();
+        let state = &mut *state;
         for op in ops {
-            for point in &op.points {
-                let key = (op.db.clone(), point.measurement.clone());
-                let partition_key = sediment_catalog::partition_key(point.time);
+            // Points of one request mostly share a table and a day: look the
+            // partition up once per run of them, not once per point.
+            let mut rest = op.points.as_slice();
+            while let Some(first) = rest.first() {
+                let day = sediment_catalog::day_of(first.time);
+                let run = rest
+                    .iter()
+                    .position(|p| p.measurement != first.measurement || sediment_catalog::day_of(p.time) != day)
+                    .unwrap_or(rest.len());
+                let partition_key = sediment_catalog::day_key(day);
                 let partition = state
                     .active
                     .tables
-                    .entry(key)
+                    .entry((op.db.clone(), first.measurement.clone()))
                     .or_default()
                     .entry(partition_key.clone())
                     .or_insert_with(|| PartitionBuffer::new(partition_key));
-                let bytes = partition.append(point);
+                let mut bytes = 0;
+                for point in &rest[..run] {
+                    bytes += partition.append(point);
+                }
                 partition.bytes += bytes;
                 state.active.bytes += bytes;
+                rest = &rest[run..];
             }
         }
         state.applied_through = state.applied_through.max(wal_seq);
@@ -300,15 +312,23 @@ impl PartitionBuffer {
             .iter()
             .map(|(k, v)| (k, ColumnKind::Tag, Some(v.as_str()), None))
             .chain(point.fields.iter().map(|(k, v)| (k, field_kind(v), None, Some(v))));
+        // Points of one shape list their columns in the same order: try the
+        // column after the last one before hashing the name.
+        let mut hint = 0;
         for (name, kind, tag, field) in values {
-            let i = match self.index.get(name) {
-                Some(&i) => i,
+            let known = match self.columns.get(hint) {
+                Some((column, _, _)) if column == name => Some(hint),
+                _ => self.index.get(name).copied(),
+            };
+            let i = match known {
+                Some(i) => i,
                 None => {
                     self.columns.push((name.clone(), kind, ColumnBuilder::new(kind, self.rows)));
                     self.index.insert(name.clone(), self.columns.len() - 1);
                     self.columns.len() - 1
                 }
             };
+            hint = i + 1;
             let builder = &mut self.columns[i].2;
             match (builder, tag, field) {
                 (ColumnBuilder::Tag(b), Some(tag), _) => {

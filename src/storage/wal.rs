@@ -56,10 +56,16 @@ pub struct WalOp {
     pub points: Vec<Point>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct OpRecord {
     db: String,
     lp: String,
+}
+
+#[derive(Serialize)]
+struct OpRecordRef<'a> {
+    db: &'a str,
+    lp: &'a str,
 }
 
 /// Where WAL files live.
@@ -77,7 +83,9 @@ pub type OnDurable = Arc<dyn Fn(u64, &[WalOp]) + Send + Sync>;
 #[derive(Debug)]
 struct Pending {
     op: WalOp,
-    bytes: usize,
+    /// `op` as its WAL record, encoded by the writer's task so that the
+    /// commit loop, which every write passes through, only concatenates.
+    record: Vec<u8>,
     done: Option<oneshot::Sender<Result<u64, Arc<WalError>>>>,
 }
 
@@ -102,18 +110,22 @@ impl Wal {
     }
 
     /// Appends `op` and waits until it is durable (and applied). Returns its WAL file number.
+    /// `lp` is `op`'s points as canonical line protocol ([`canonical_lp`], or
+    /// lines that parse to the same points), one per line.
     ///
     /// # Errors
     /// The file could not be written; the write must not be acknowledged.
-    pub async fn append(&self, op: WalOp, bytes: usize) -> Result<u64, Arc<WalError>> {
+    pub async fn append(&self, op: WalOp, lp: &str) -> Result<u64, Arc<WalError>> {
         let (tx, rx) = oneshot::channel();
-        self.queue.send(Pending { op, bytes, done: Some(tx) }).await.map_err(|_| Arc::new(WalError::Closed))?;
+        let record = record(&op.db, lp);
+        self.queue.send(Pending { op, record, done: Some(tx) }).await.map_err(|_| Arc::new(WalError::Closed))?;
         rx.await.map_err(|_| Arc::new(WalError::Closed))?
     }
 
     /// Queues `op` without waiting for durability (`no_sync`).
-    pub async fn append_no_sync(&self, op: WalOp, bytes: usize) -> Result<(), WalError> {
-        self.queue.send(Pending { op, bytes, done: None }).await.map_err(|_| WalError::Closed)
+    pub async fn append_no_sync(&self, op: WalOp, lp: &str) -> Result<(), WalError> {
+        let record = record(&op.db, lp);
+        self.queue.send(Pending { op, record, done: None }).await.map_err(|_| WalError::Closed)
     }
 
     /// Deletes every WAL file numbered `through` or lower.
@@ -197,19 +209,38 @@ async fn delete(location: &WalLocation, seq: u64) -> Result<(), WalError> {
     }
 }
 
+/// The points of `op` as canonical line protocol (nanosecond timestamps), one per line.
+pub fn canonical_lp(op: &WalOp) -> String {
+    let mut lp = String::with_capacity(op.points.len() * 256);
+    for point in &op.points {
+        write_line(&mut lp, point);
+        lp.push('\n');
+    }
+    lp
+}
+
+/// One op as an element of the payload's JSON array.
+fn record(db: &str, lp: &str) -> Vec<u8> {
+    serde_json::to_vec(&OpRecordRef { db, lp }).unwrap_or_default()
+}
+
+#[cfg(test)]
 pub(crate) fn encode(ops: &[WalOp]) -> Vec<u8> {
-    let records: Vec<OpRecord> = ops
-        .iter()
-        .map(|op| {
-            let mut lp = String::new();
-            for point in &op.points {
-                write_line(&mut lp, point);
-                lp.push('\n');
-            }
-            OpRecord { db: op.db.clone(), lp }
-        })
-        .collect();
-    let payload = serde_json::to_vec(&records).unwrap_or_default();
+    let records: Vec<Vec<u8>> = ops.iter().map(|op| record(&op.db, &canonical_lp(op))).collect();
+    frame(&records)
+}
+
+/// A WAL file holding `records`.
+fn frame(records: &[Vec<u8>]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(records.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
+    payload.push(b'[');
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            payload.push(b',');
+        }
+        payload.extend_from_slice(r);
+    }
+    payload.push(b']');
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
@@ -295,20 +326,27 @@ async fn commit_loop(
             tokio::time::sleep(flush_interval).await;
         }
         // Everything queued while the previous file was being synced joins this one.
+        let mut bytes = first.record.len();
         let mut batch = vec![first];
-        let mut bytes = batch[0].bytes;
         while bytes < MAX_COMMIT_BYTES {
             match rx.try_recv() {
                 Ok(p) => {
-                    bytes += p.bytes;
+                    bytes += p.record.len();
                     batch.push(p);
                 }
                 Err(_) => break,
             }
         }
-        let (ops, waiters): (Vec<WalOp>, Vec<_>) = batch.into_iter().map(|p| (p.op, p.done)).unzip();
+        let mut ops = Vec::with_capacity(batch.len());
+        let mut records = Vec::with_capacity(batch.len());
+        let mut waiters = Vec::with_capacity(batch.len());
+        for p in batch {
+            ops.push(p.op);
+            records.push(p.record);
+            waiters.push(p.done);
+        }
         let span = tracing::debug_span!("wal_commit", seq, ops = ops.len());
-        let result = write_file(&location, seq, encode(&ops)).instrument(span).await;
+        let result = write_file(&location, seq, frame(&records)).instrument(span).await;
         // A failed commit still uses up its number: an S3 PUT that reported an
         // error may have landed, and create-only writes would refuse the number forever.
         let this_seq = seq;
@@ -365,7 +403,11 @@ mod tests {
         let mut handles = Vec::new();
         for i in 0..20 {
             let wal = wal.clone();
-            handles.push(tokio::spawn(async move { wal.append(op(&format!("cpu v={i} {i}")), 10).await }));
+            handles.push(tokio::spawn(async move {
+                let op = op(&format!("cpu v={i} {i}"));
+                let lp = canonical_lp(&op);
+                wal.append(op, &lp).await
+            }));
         }
         for h in handles {
             h.await.expect("joins").expect("durable");

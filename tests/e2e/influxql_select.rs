@@ -246,3 +246,42 @@ async fn descending_order_limits_and_wildcards_across_measurements() {
         ])
     );
 }
+
+#[tokio::test]
+async fn the_newest_point_of_each_series_comes_from_its_own_last_time() {
+    let (server, _data) = setup().await;
+    // Host b's last point is older than host a's: the scan that starts at the
+    // oldest of the newest times must still reach it.
+    let got = series(&server, "SELECT * FROM cpu GROUP BY host ORDER BY time DESC LIMIT 1").await;
+    assert_eq!(
+        got,
+        json!([
+            {"name": "cpu", "tags": {"host": "a"}, "columns": ["time", "usage"], "values": [[T0 + 40, 9.0]]},
+            {"name": "cpu", "tags": {"host": "b"}, "columns": ["time", "usage"], "values": [[T0 + 10, 20.0]]}
+        ])
+    );
+    let got = values(&server, "SELECT usage FROM cpu WHERE host = 'nobody' ORDER BY time DESC LIMIT 1").await;
+    assert_eq!(got, Value::Null);
+}
+
+#[tokio::test]
+async fn buckets_reduced_by_the_scan_keep_fill_and_counts() {
+    let (server, _data) = setup().await;
+    let window = format!("time >= {T0}s AND time < {}s", T0 + 60);
+    let got = series(
+        &server,
+        &format!("SELECT count(usage), max(usage), mean(usage) FROM cpu WHERE {window} GROUP BY time(20s), host"),
+    )
+    .await;
+    assert_eq!(got[0]["values"], json!([[T0, 2, 3.0, 2.0], [T0 + 20, 1, 5.0, 5.0], [T0 + 40, 1, 9.0, 9.0]]));
+    // Host b has nothing after +10s: count fills 0, the others null.
+    assert_eq!(got[1]["values"], json!([[T0, 2, 20.0, 15.0], [T0 + 20, 0, null, null], [T0 + 40, 0, null, null]]));
+    let got =
+        values(&server, &format!("SELECT sum(usage) FROM cpu WHERE {window} AND host = 'a' GROUP BY time(20s) fill(-1)"))
+            .await;
+    assert_eq!(got, json!([[T0, 4.0], [T0 + 20, 5.0], [T0 + 40, 9.0]]));
+    let got =
+        values(&server, &format!("SELECT sum(usage) FROM cpu WHERE {window} AND host = 'b' GROUP BY time(20s) fill(-1)"))
+            .await;
+    assert_eq!(got, json!([[T0, 30.0], [T0 + 20, -1], [T0 + 40, -1]]));
+}

@@ -26,9 +26,9 @@ use sediment_sql::influxql::ast::{Dimension, Fill, Measurement, SelectStatement,
 use sediment_sql::influxql::condition::{Scope, column, condition, time_bounds};
 use serde_json::Value as Json;
 
-use self::compile::{Compiled, Schema, compile};
+use self::compile::{Compiled, Node, Schema, compile};
 use self::eval::{Evaluator, Group, Row, Window};
-use super::functions::Value;
+use super::functions::{Aggregate, Value};
 use super::{Context, InfluxqlError, Result, Series, measurements, regex};
 use crate::query::{QueryEngine, QuerySession};
 
@@ -351,6 +351,10 @@ struct Prepared {
     window: Option<Window>,
     bounds: (Option<i64>, Option<i64>),
     frame: DataFrame,
+    /// The scan answers one row per series and bucket (see [`preaggregate`]).
+    preaggregated: bool,
+    /// For the newest point of each series: each series' newest time (see [`newest_probe`]).
+    newest: Option<DataFrame>,
 }
 
 /// Compiles the statement for one source and plans its scan; `None` when the
@@ -366,7 +370,11 @@ fn prepare(
     let Some(compiled) = compile(schema, wildcard, statement, &tags, window.map(|w| w.interval))? else {
         return Ok(None);
     };
-    let (bounds, frame) = cx.with_scope(
+    let (compiled, preaggregated) = match window.filter(|w| w.tz.is_none() && preaggregable(&compiled, schema)) {
+        Some(window) => (preaggregate(compiled), Some(window)),
+        None => (compiled, None),
+    };
+    let prepared = cx.with_scope(
         |name| schema.kind(name).cloned(),
         |scope| -> Result<_> {
             let mut bounds = match &statement.condition {
@@ -377,10 +385,91 @@ fn prepare(
             if window.is_some() && bounds.1.is_none() {
                 bounds.1 = Some(cx.now);
             }
-            Ok((bounds, scan(frame, schema, &tags, &compiled, statement, scope, bounds)?))
+            let frame = filter(frame, statement, scope, bounds)?;
+            let newest = newest_probe(&frame, schema, &tags, &compiled, statement)?;
+            let frame = match preaggregated {
+                Some(window) => aggregate_scan(frame, schema, &tags, &compiled, window)?,
+                None => scan(frame, schema, &tags, &compiled)?,
+            };
+            Ok((bounds, frame, newest))
         },
     )?;
-    Ok(Some(Prepared { compiled, tags, window, bounds, frame }))
+    let (bounds, frame, newest) = prepared;
+    Ok(Some(Prepared { compiled, tags, window, bounds, frame, preaggregated: preaggregated.is_some(), newest }))
+}
+
+/// `ORDER BY time DESC LIMIT 1` over points (the newest point of each
+/// series: Grafana's current-value panels, TSBS's lastpoint): a scan of
+/// only `time` and the GROUP BY tags that answers each series' newest time.
+/// The point scan then starts at the oldest of those, so files, row groups
+/// and pages before it are pruned instead of read.
+fn newest_probe(
+    frame: &DataFrame,
+    schema: &Schema,
+    tags: &[String],
+    compiled: &Compiled,
+    statement: &SelectStatement,
+) -> Result<Option<DataFrame>> {
+    use datafusion::functions_aggregate::expr_fn::max;
+    let newest_only = !compiled.is_aggregate()
+        && statement.order_desc
+        && statement.limit == Some(1)
+        && statement.offset.unwrap_or(0) == 0;
+    if !newest_only {
+        return Ok(None);
+    }
+    let group = tags.iter().enumerate().map(|(i, t)| present(schema, t).alias(format!("__tag{i}"))).collect();
+    Ok(Some(frame.clone().aggregate(group, vec![max(column("time")).alias("__newest")])?))
+}
+
+/// The oldest of the series' newest times a [`newest_probe`] finds.
+async fn oldest_newest(probe: DataFrame) -> Result<Option<i64>> {
+    use datafusion::functions_aggregate::expr_fn::min;
+    let batches = probe.aggregate(vec![], vec![min(column("__newest")).alias("__oldest")])?.collect().await?;
+    Ok(batches.iter().find(|b| b.num_rows() > 0).and_then(|b| {
+        let times = b.column(0).as_primitive_opt::<TimestampNanosecondType>()?;
+        times.is_valid(0).then(|| times.value(0))
+    }))
+}
+
+/// Whether DataFusion can reduce the buckets itself: GROUP BY time in UTC
+/// and only count, mean, sum, min and max of numeric fields, whose results
+/// do not depend on which point was picked (1.x's answer carries the bucket
+/// start, not the point's time, under GROUP BY time). The evaluator then only
+/// fills empty buckets and runs transforms, instead of seeing every point.
+fn preaggregable(compiled: &Compiled, schema: &Schema) -> bool {
+    fn reads_row(node: &Node) -> bool {
+        match node {
+            Node::Var(_) | Node::Aux(_) => true,
+            Node::Null | Node::Literal(_) | Node::Call(_) => false,
+            Node::Binary(_, a, b) => reads_row(a) || reads_row(b),
+            Node::Math(_, args) => args.iter().any(reads_row),
+            Node::Transform(_, input) => reads_row(input),
+        }
+    }
+    !compiled.calls.is_empty()
+        && compiled.calls.iter().all(|call| {
+            matches!(
+                call.aggregate,
+                Aggregate::Count | Aggregate::Mean | Aggregate::Sum | Aggregate::Max | Aggregate::Min
+            ) && !call.count_distinct
+                && call.tags.is_empty()
+                && matches!(
+                    schema.kind(&compiled.scan[call.input]),
+                    Some(ColumnKind::Field(FieldType::Float | FieldType::Integer))
+                )
+        })
+        && compiled.columns.iter().all(|c| !reads_row(&c.node))
+}
+
+/// One scanned column per call, holding that call's result.
+fn preaggregate(mut compiled: Compiled) -> Compiled {
+    let scan = compiled.calls.iter().map(|c| compiled.scan[c.input].clone()).collect();
+    compiled.scan = scan;
+    for (i, call) in compiled.calls.iter_mut().enumerate() {
+        call.input = i;
+    }
+    compiled
 }
 
 impl Prepared {
@@ -420,13 +509,19 @@ impl Prepared {
 
     /// Runs the scan and evaluates each series.
     async fn series(self, name: &str, statement: &SelectStatement) -> Result<Vec<Output>> {
-        let Prepared { compiled, tags, window, bounds, frame } = self;
+        let Prepared { compiled, tags, window, bounds, mut frame, preaggregated, newest } = self;
+        if let Some(probe) = newest
+            && let Some(from) = oldest_newest(probe).await?
+        {
+            frame = frame.filter(column("__time").gt_eq(lit(ScalarValue::TimestampNanosecond(Some(from), None))))?;
+        }
         let fill = statement.fill.clone().unwrap_or(Fill::Null);
         let offset = usize::try_from(statement.offset.unwrap_or(0)).unwrap_or(usize::MAX);
         let limit = statement.limit.filter(|l| *l > 0).map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
         let max_rows = statement.limit.filter(|l| *l > 0).map(|_| offset.saturating_add(limit));
         let descending = statement.order_desc;
-        let evaluator = Evaluator { compiled: &compiled, window, bounds, fill: &fill, descending, max_rows };
+        let evaluator =
+            Evaluator { compiled: &compiled, window, bounds, fill: &fill, descending, max_rows, preaggregated };
         let columns: Vec<String> = compiled.columns.iter().map(|c| c.name.clone()).collect();
         let mut out = Vec::new();
         let mut finish = |key: Vec<Option<String>>, group: Group| -> Result<()> {
@@ -472,13 +567,9 @@ impl Prepared {
     }
 }
 
-/// The scan plan: WHERE, then time, the GROUP BY tags and the read columns,
-/// sorted by series (a missing tag first, as 1.x's '') then time.
-fn scan(
+/// WHERE, and the upper time bound GROUP BY time() implies.
+fn filter(
     mut frame: DataFrame,
-    schema: &Schema,
-    tags: &[String],
-    compiled: &Compiled,
     statement: &SelectStatement,
     scope: &Scope<'_>,
     bounds: (Option<i64>, Option<i64>),
@@ -489,17 +580,66 @@ fn scan(
     if let Some(upper) = bounds.1 {
         frame = frame.filter(column("time").lt_eq(lit(ScalarValue::TimestampNanosecond(Some(upper), None))))?;
     }
-    let present = |name: &str| {
-        if schema.kind(name).is_some() { column(name) } else { lit(ScalarValue::Utf8(None)) }
-    };
+    Ok(frame)
+}
+
+/// A tag or field of the source, or null where it has none.
+fn present(schema: &Schema, name: &str) -> datafusion::logical_expr::Expr {
+    if schema.kind(name).is_some() { column(name) } else { lit(ScalarValue::Utf8(None)) }
+}
+
+/// The point scan: time, the GROUP BY tags and the read columns, sorted by
+/// series (a missing tag first, as 1.x's '') then time.
+fn scan(frame: DataFrame, schema: &Schema, tags: &[String], compiled: &Compiled) -> Result<DataFrame> {
     let mut select = vec![column("time").alias("__time")];
-    select.extend(tags.iter().enumerate().map(|(i, t)| present(t).alias(format!("__tag{i}"))));
-    select.extend(compiled.scan.iter().enumerate().map(|(i, c)| present(c).alias(format!("__col{i}"))));
+    select.extend(tags.iter().enumerate().map(|(i, t)| present(schema, t).alias(format!("__tag{i}"))));
+    select.extend(compiled.scan.iter().enumerate().map(|(i, c)| present(schema, c).alias(format!("__col{i}"))));
     let mut order: Vec<_> = (0..tags.len()).map(|i| column(&format!("__tag{i}")).sort(true, true)).collect();
     order.push(column("__time").sort(true, true));
     // Rows of one time keep series order, as 1.x merges series.
     order.extend(schema.tags().filter(|t| !tags.iter().any(|g| g == t)).map(|t| column(t).sort(true, true)));
     Ok(frame.select(select)?.sort(order)?)
+}
+
+/// The bucket scan of a [`preaggregable`] statement: per series and window
+/// (`date_bin` on the window's origin), each call's result, in the column
+/// layout of [`scan`].
+fn aggregate_scan(
+    frame: DataFrame,
+    schema: &Schema,
+    tags: &[String],
+    compiled: &Compiled,
+    window: Window,
+) -> Result<DataFrame> {
+    use datafusion::functions::datetime::expr_fn::date_bin;
+    use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
+    let stride = lit(ScalarValue::new_interval_mdn(0, 0, window.interval));
+    let origin = lit(ScalarValue::TimestampNanosecond(Some(window.offset), None));
+    let mut group: Vec<_> =
+        tags.iter().enumerate().map(|(i, t)| present(schema, t).alias(format!("__tag{i}"))).collect();
+    group.push(date_bin(stride, column("time"), origin).alias("__time"));
+    let aggregates = compiled
+        .calls
+        .iter()
+        .enumerate()
+        .map(|(i, call)| {
+            let input = column(&compiled.scan[call.input]);
+            let reduced = match call.aggregate {
+                Aggregate::Count => count(input),
+                Aggregate::Mean => avg(input),
+                Aggregate::Sum => sum(input),
+                Aggregate::Max => max(input),
+                _ => min(input),
+            };
+            reduced.alias(format!("__col{i}"))
+        })
+        .collect();
+    let mut select = vec![column("__time")];
+    select.extend((0..tags.len()).map(|i| column(&format!("__tag{i}"))));
+    select.extend((0..compiled.calls.len()).map(|i| column(&format!("__col{i}"))));
+    let mut order: Vec<_> = (0..tags.len()).map(|i| column(&format!("__tag{i}")).sort(true, true)).collect();
+    order.push(column("__time").sort(true, true));
+    Ok(frame.aggregate(group, aggregates)?.select(select)?.sort(order)?)
 }
 
 fn text(array: &ArrayRef, row: usize) -> Option<String> {

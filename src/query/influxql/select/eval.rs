@@ -84,6 +84,9 @@ pub(super) struct Evaluator<'a> {
     /// The most rows a series can show (OFFSET + LIMIT) when producing more
     /// buckets cannot change them: no transform, no fill(linear), ascending.
     pub max_rows: Option<usize>,
+    /// The scan already reduced each bucket: a group holds one row per bucket
+    /// with data, at the bucket's start, a column per call with its result.
+    pub preaggregated: bool,
 }
 
 impl Evaluator<'_> {
@@ -173,6 +176,7 @@ impl Evaluator<'_> {
                         let value = area.is_finite().then_some(Value::Float(*area));
                         vec![Selected { time: None, value, row: None }]
                     })),
+                    None if self.preaggregated => Ok(preaggregated_output(call, group, range.clone())),
                     None => call_output(call, group, range.clone()),
                 })
                 .collect::<Result<_>>()?;
@@ -310,6 +314,16 @@ fn interpolate(a: &Row, b: &Row, time: i64, c: usize) -> Option<Value> {
 fn points(group: &Group, c: usize, range: Range<usize>) -> Vec<Point> {
     let column = &group.columns[c];
     range.filter_map(|r| column[r].clone().map(|value| Point { time: group.times[r], value, row: r })).collect()
+}
+
+/// A call's result the scan computed: the bucket's one row.
+fn preaggregated_output(call: &super::compile::Call, group: &Group, range: Range<usize>) -> Option<Vec<Selected>> {
+    let value = group.columns[call.input][range].first().cloned().flatten()?;
+    // DataFusion counts 0 where 1.x sees no point at all.
+    if call.aggregate == Aggregate::Count && value == Value::Integer(0) {
+        return None;
+    }
+    Some(vec![Selected { time: None, value: Some(value), row: None }])
 }
 
 /// The outputs of one call over a bucket's rows; `None` when no row has the field.
