@@ -203,8 +203,8 @@ bind-address = "127.0.0.1:{rpc}"
   enabled = false
 """
 
-    def __init__(self, root, port=28086, rpc=28088):
-        self.root, self.http_port, self.rpc, self.proc = root, port, rpc, None
+    def __init__(self, root):
+        self.root, self.http_port, self.rpc, self.proc = root, free_port(), free_port(), None
         self.cold = "10m"
 
     def start(self):
@@ -237,6 +237,14 @@ bind-address = "127.0.0.1:{rpc}"
                 break
         self.stop()
         self.cold = "10m"
+
+
+def free_port():
+    """A loopback port nobody listens on now (influxd cannot be given port 0)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def dir_bytes(path, suffix=""):
@@ -619,6 +627,17 @@ def main():
                 print("    e.g. %s" % diff, flush=True)
                 break
 
+    def load_and_measure(system, server, settle, files):
+        """Starts `server`, loads the data, `settle`s it to its files on disk (and stopped)."""
+        server.start()
+        print("%s: loading %d rows" % (system, rows), flush=True)
+        elapsed = load(server.http_port, data, args.writers)
+        results["load"][system] = rows / elapsed
+        print("  %.0f rows/s" % (rows / elapsed), flush=True)
+        settle()
+        results["bytes_per_row"][system] = server.disk_bytes() / rows
+        print("  %.1f bytes/row in %s files" % (server.disk_bytes() / rows, files), flush=True)
+
     work = tempfile.mkdtemp(prefix="tsbs-")
     try:
         # InfluxDB first: it is the reference answers are checked against.
@@ -626,14 +645,7 @@ def main():
             root = os.path.join(work, "influxdb")
             os.makedirs(root)
             influx = Influx(root)
-            influx.start()
-            print("influxdb: loading %d rows" % rows, flush=True)
-            elapsed = load(influx.http_port, data, args.writers)
-            results["load"]["influxdb"] = rows / elapsed
-            print("  %.0f rows/s" % (rows / elapsed), flush=True)
-            influx.compact()
-            results["bytes_per_row"]["influxdb"] = influx.disk_bytes() / rows
-            print("  %.1f bytes/row in TSM files" % (influx.disk_bytes() / rows), flush=True)
+            load_and_measure("influxdb", influx, influx.compact, "TSM")
             for kind in kinds:
                 influx.start()
                 cold, warm, answers = time_query(influxql_runner(influx.http_port), "influxql", kind, params[kind],
@@ -655,14 +667,7 @@ def main():
             root = os.path.join(work, "sediment")
             os.makedirs(root)
             sed = Sediment(os.path.abspath(args.sediment), root)
-            sed.start()
-            print("sediment: loading %d rows" % rows, flush=True)
-            elapsed = load(sed.http_port, data, args.writers)
-            results["load"]["sediment"] = rows / elapsed
-            print("  %.0f rows/s" % (rows / elapsed), flush=True)
-            sed.stop()
-            results["bytes_per_row"]["sediment"] = sed.disk_bytes() / rows
-            print("  %.1f bytes/row in Parquet files" % (sed.disk_bytes() / rows), flush=True)
+            load_and_measure("sediment", sed, sed.stop, "Parquet")
             frontends = [("sediment-influxql", "influxql", lambda: influxql_runner(sed.http_port)),
                          ("sediment-sql-http", "sql", lambda: sql_http_runner(sed.http_port)),
                          ("sediment-sql-pg", "sql", lambda: pg_runner(sed.pg_port))]

@@ -23,6 +23,7 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::provider_as_source;
 use datafusion::datasource::source::DataSourceExec;
@@ -113,8 +114,17 @@ impl Sources {
             }
             None => None,
         };
+        // Decoded footers and page indexes stay in the runtime's metadata cache
+        // (bounded in bytes, shared by every session), so a dashboard refresh
+        // does not read and decode them again: files are immutable under a key.
+        let runtime = state.runtime_env();
+        let readers = Arc::new(CachedParquetFileReaderFactory::new(
+            runtime.object_store(&self.store_url)?,
+            runtime.cache_manager.get_file_metadata_cache(),
+        ));
         for file in self.files.iter().filter(|f| f.time_range().overlaps(&range)) {
-            let mut source = ParquetSource::new(Arc::clone(&self.schema));
+            let mut source = ParquetSource::new(Arc::clone(&self.schema))
+                .with_parquet_file_reader_factory(Arc::clone(&readers) as _);
             if let Some(predicate) = &predicate {
                 source = source.with_predicate(Arc::clone(predicate));
             }
