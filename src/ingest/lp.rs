@@ -186,13 +186,9 @@ fn fast_line(line: &str) -> Option<RawLine<'_>> {
     let mut tags = Vec::with_capacity(16);
     while bytes[at] == b',' {
         let key_start = at + 1;
-        let eq = key_start + bytes[key_start..].iter().position(|&b| matches!(b, b'=' | b',' | b' ' | b'\t'))?;
-        if bytes[eq] != b'=' || eq == key_start {
-            return None;
-        }
+        let eq = key_end(bytes, key_start)?;
         let value_start = eq + 1;
-        let end = value_start
-            + bytes[value_start..].iter().position(|&b| matches!(b, b',' | b' ' | b'=' | b'\t'))?;
+        let end = value_start + bytes[value_start..].iter().position(|&b| matches!(b, b',' | b' ' | b'=' | b'\t'))?;
         if bytes[end] == b'=' || bytes[end] == b'\t' || end == value_start {
             return None;
         }
@@ -204,17 +200,17 @@ fn fast_line(line: &str) -> Option<RawLine<'_>> {
     let mut fields = Vec::with_capacity(16);
     loop {
         let key_start = at;
-        let eq = key_start + bytes.get(key_start..)?.iter().position(|&b| matches!(b, b'=' | b',' | b' ' | b'\t'))?;
-        if bytes[eq] != b'=' || eq == key_start {
-            return None;
-        }
+        let eq = key_end(bytes, key_start)?;
         let value_start = eq + 1;
         let (value, end) = if bytes.get(value_start) == Some(&b'"') {
             let close = value_start + 1 + bytes[value_start + 1..].iter().position(|&b| b == b'"')?;
             (FieldValue::String(line[value_start + 1..close].to_owned()), close + 1)
         } else {
             let end = value_start
-                + bytes[value_start..].iter().position(|&b| matches!(b, b',' | b' ')).unwrap_or(bytes.len() - value_start);
+                + bytes[value_start..]
+                    .iter()
+                    .position(|&b| matches!(b, b',' | b' '))
+                    .unwrap_or(bytes.len() - value_start);
             (field_value(&line[value_start..end])?, end)
         };
         fields.push((&line[key_start..eq], value));
@@ -228,6 +224,13 @@ fn fast_line(line: &str) -> Option<RawLine<'_>> {
             Some(_) => return None,
         }
     }
+}
+
+/// The `=` ending a non-empty tag or field key that starts at `start`; `None`
+/// when a separator or the end of the line comes first.
+fn key_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let eq = start + bytes.get(start..)?.iter().position(|&b| matches!(b, b'=' | b',' | b' ' | b'\t'))?;
+    (bytes[eq] == b'=' && eq > start).then_some(eq)
 }
 
 /// `-?[0-9]+` as an i64; `None` otherwise (or on overflow).

@@ -13,8 +13,9 @@
 //! and a checksum failure on replay is real corruption, never a torn tail.
 //!
 //! File layout: `SDWAL001` magic, crc32 (u32 LE) and length (u64 LE) of the
-//! payload, then the payload: JSON `[{"db": .., "lp": ..}]` with canonical,
-//! nanosecond line protocol.
+//! payload, then the payload: JSON `[{"db": .., "lp": ..}]` with line
+//! protocol in nanoseconds, every line with its timestamp (the lines as sent
+//! where that already holds, rewritten otherwise).
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -29,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::ingest::lp::{Point, Precision, parse_body, write_line};
+use crate::ingest::lp::{Point, Precision, parse_body};
 use crate::storage::paths;
 
 const MAGIC: &[u8; 8] = b"SDWAL001";
@@ -110,8 +111,8 @@ impl Wal {
     }
 
     /// Appends `op` and waits until it is durable (and applied). Returns its WAL file number.
-    /// `lp` is `op`'s points as canonical line protocol ([`canonical_lp`], or
-    /// lines that parse to the same points), one per line.
+    /// `lp` is `op`'s points as line protocol with nanosecond timestamps that
+    /// parses back to the same points, one per line.
     ///
     /// # Errors
     /// The file could not be written; the write must not be acknowledged.
@@ -210,7 +211,9 @@ async fn delete(location: &WalLocation, seq: u64) -> Result<(), WalError> {
 }
 
 /// The points of `op` as canonical line protocol (nanosecond timestamps), one per line.
-pub fn canonical_lp(op: &WalOp) -> String {
+#[cfg(test)]
+fn canonical_lp(op: &WalOp) -> String {
+    use crate::ingest::lp::write_line;
     let mut lp = String::with_capacity(op.points.len() * 256);
     for point in &op.points {
         write_line(&mut lp, point);

@@ -276,12 +276,16 @@ async fn buckets_reduced_by_the_scan_keep_fill_and_counts() {
     assert_eq!(got[0]["values"], json!([[T0, 2, 3.0, 2.0], [T0 + 20, 1, 5.0, 5.0], [T0 + 40, 1, 9.0, 9.0]]));
     // Host b has nothing after +10s: count fills 0, the others null.
     assert_eq!(got[1]["values"], json!([[T0, 2, 20.0, 15.0], [T0 + 20, 0, null, null], [T0 + 40, 0, null, null]]));
-    let got =
-        values(&server, &format!("SELECT sum(usage) FROM cpu WHERE {window} AND host = 'a' GROUP BY time(20s) fill(-1)"))
-            .await;
+    let got = values(
+        &server,
+        &format!("SELECT sum(usage) FROM cpu WHERE {window} AND host = 'a' GROUP BY time(20s) fill(-1)"),
+    )
+    .await;
     assert_eq!(got, json!([[T0, 4.0], [T0 + 20, 5.0], [T0 + 40, 9.0]]));
-    let got =
-        values(&server, &format!("SELECT sum(usage) FROM cpu WHERE {window} AND host = 'b' GROUP BY time(20s) fill(-1)"))
-            .await;
+    let got = values(
+        &server,
+        &format!("SELECT sum(usage) FROM cpu WHERE {window} AND host = 'b' GROUP BY time(20s) fill(-1)"),
+    )
+    .await;
     assert_eq!(got, json!([[T0, 30.0], [T0 + 20, -1], [T0 + 40, -1]]));
 }

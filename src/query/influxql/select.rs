@@ -418,8 +418,7 @@ fn newest_probe(
     if !newest_only {
         return Ok(None);
     }
-    let group = tags.iter().enumerate().map(|(i, t)| present(schema, t).alias(format!("__tag{i}"))).collect();
-    Ok(Some(frame.clone().aggregate(group, vec![max(column("time")).alias("__newest")])?))
+    Ok(Some(frame.clone().aggregate(group_tags(schema, tags), vec![max(column("time")).alias("__newest")])?))
 }
 
 /// The oldest of the series' newest times a [`newest_probe`] finds.
@@ -588,14 +587,25 @@ fn present(schema: &Schema, name: &str) -> datafusion::logical_expr::Expr {
     if schema.kind(name).is_some() { column(name) } else { lit(ScalarValue::Utf8(None)) }
 }
 
+/// The GROUP BY tags as `__tag0`, `__tag1`…
+fn group_tags(schema: &Schema, tags: &[String]) -> Vec<datafusion::logical_expr::Expr> {
+    tags.iter().enumerate().map(|(i, t)| present(schema, t).alias(format!("__tag{i}"))).collect()
+}
+
+/// Series (GROUP BY tags, a missing tag first) then time.
+fn series_order(tags: usize) -> Vec<datafusion::logical_expr::SortExpr> {
+    let mut order: Vec<_> = (0..tags).map(|i| column(&format!("__tag{i}")).sort(true, true)).collect();
+    order.push(column("__time").sort(true, true));
+    order
+}
+
 /// The point scan: time, the GROUP BY tags and the read columns, sorted by
 /// series (a missing tag first, as 1.x's '') then time.
 fn scan(frame: DataFrame, schema: &Schema, tags: &[String], compiled: &Compiled) -> Result<DataFrame> {
     let mut select = vec![column("time").alias("__time")];
-    select.extend(tags.iter().enumerate().map(|(i, t)| present(schema, t).alias(format!("__tag{i}"))));
+    select.extend(group_tags(schema, tags));
     select.extend(compiled.scan.iter().enumerate().map(|(i, c)| present(schema, c).alias(format!("__col{i}"))));
-    let mut order: Vec<_> = (0..tags.len()).map(|i| column(&format!("__tag{i}")).sort(true, true)).collect();
-    order.push(column("__time").sort(true, true));
+    let mut order = series_order(tags.len());
     // Rows of one time keep series order, as 1.x merges series.
     order.extend(schema.tags().filter(|t| !tags.iter().any(|g| g == t)).map(|t| column(t).sort(true, true)));
     Ok(frame.select(select)?.sort(order)?)
@@ -615,8 +625,7 @@ fn aggregate_scan(
     use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
     let stride = lit(ScalarValue::new_interval_mdn(0, 0, window.interval));
     let origin = lit(ScalarValue::TimestampNanosecond(Some(window.offset), None));
-    let mut group: Vec<_> =
-        tags.iter().enumerate().map(|(i, t)| present(schema, t).alias(format!("__tag{i}"))).collect();
+    let mut group = group_tags(schema, tags);
     group.push(date_bin(stride, column("time"), origin).alias("__time"));
     let aggregates = compiled
         .calls
@@ -637,9 +646,7 @@ fn aggregate_scan(
     let mut select = vec![column("__time")];
     select.extend((0..tags.len()).map(|i| column(&format!("__tag{i}"))));
     select.extend((0..compiled.calls.len()).map(|i| column(&format!("__col{i}"))));
-    let mut order: Vec<_> = (0..tags.len()).map(|i| column(&format!("__tag{i}")).sort(true, true)).collect();
-    order.push(column("__time").sort(true, true));
-    Ok(frame.aggregate(group, aggregates)?.select(select)?.sort(order)?)
+    Ok(frame.aggregate(group, aggregates)?.select(select)?.sort(series_order(tags.len()))?)
 }
 
 fn text(array: &ArrayRef, row: usize) -> Option<String> {
