@@ -125,6 +125,10 @@ pub struct QueryArgs {
     /// Memory all running queries may use together.
     #[arg(long, env = "SEDIMENT_QUERY_MEMORY_LIMIT", default_value = "1GiB")]
     pub query_memory_limit: bytesize::ByteSize,
+    /// Memory for the newest point of every series of the tables whose current values
+    /// are queried (filled on the first such query per table); 0 turns it off.
+    #[arg(long, env = "SEDIMENT_LAST_CACHE_SIZE", default_value = "64MiB")]
+    pub last_cache_size: bytesize::ByteSize,
 }
 
 #[derive(Debug, Args)]

@@ -58,6 +58,7 @@ pub struct ServerConfig {
     pub max_buffer_size: usize,
     pub max_request_size: usize,
     pub query_memory_limit: usize,
+    pub last_cache_size: usize,
     pub pg_auth_method: AuthMethod,
     /// Certificate chain and key, both PEM.
     pub pg_tls: Option<(PathBuf, PathBuf)>,
@@ -111,6 +112,7 @@ impl ServerConfig {
             max_buffer_size: size(args.buffer.max_buffer_size),
             max_request_size: size(args.buffer.max_request_size),
             query_memory_limit: size(args.query.query_memory_limit),
+            last_cache_size: size(args.query.last_cache_size),
             pg_auth_method: args.auth.pg_auth_method,
             pg_tls: args.listen.pg_tls_cert.clone().zip(args.listen.pg_tls_key.clone()),
             pg_idle_timeout: Some(args.listen.pg_idle_timeout.into()).filter(|t: &Duration| !t.is_zero()),

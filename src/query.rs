@@ -4,6 +4,7 @@
 pub mod engine;
 pub mod influxql;
 mod information_schema;
+mod last;
 mod percentile;
 mod pg_functions;
 mod system;

@@ -162,7 +162,7 @@ impl Node {
     pub async fn open(config: &ServerConfig) -> Result<Self, ServerError> {
         let (store, wal_location) = build_store(&config.store)?;
         let catalog = Arc::new(Catalog::load(Arc::clone(&store)).await?);
-        let buffer = Arc::new(WriteBuffer::default());
+        let buffer = Arc::new(WriteBuffer::new(config.last_cache_size));
         let next_seq = replay(&wal_location, &catalog, &buffer, config.wal_ignore_corrupt).await?;
 
         let wal_shutdown = CancellationToken::new();

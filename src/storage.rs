@@ -6,6 +6,7 @@
 
 pub mod buffer;
 pub(crate) mod dedup;
+pub mod last_cache;
 pub(crate) mod paths;
 pub mod persist;
 pub mod wal;

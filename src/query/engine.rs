@@ -196,6 +196,7 @@ impl QuerySession {
     /// # Errors
     /// Physical planning failed.
     pub async fn execute(&self, plan: LogicalPlan) -> Result<SendableRecordBatchStream, QueryError> {
+        let plan = crate::query::last::distinct_on_from_cache(plan, &self.ctx.state()).await?;
         let frame = self.ctx.execute_logical_plan(plan).await?;
         Ok(frame.execute_stream().await?)
     }
@@ -244,7 +245,13 @@ impl SchemaProvider for PublicSchema {
         let Some(table) = snapshot.table(&self.db, name) else {
             return Ok(None);
         };
-        Ok(Some(Arc::new(SedimentTable::try_new(table, buffered, self.store_url.clone())?)))
+        Ok(Some(Arc::new(SedimentTable::try_new(
+            &self.db,
+            table,
+            buffered,
+            Arc::clone(&self.buffer),
+            self.store_url.clone(),
+        )?)))
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -43,7 +43,7 @@ use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::union::UnionExec;
 use sediment_catalog::{ColumnKind, ParquetFile, TIME_COLUMN, Table, TimeRange};
 
-use crate::storage::buffer::PartitionSnapshot;
+use crate::storage::buffer::{PartitionSnapshot, WriteBuffer};
 use crate::storage::table_schema;
 
 /// The column that orders copies of a point by write time, in the dedup plan only.
@@ -65,10 +65,27 @@ struct Sources {
 pub(crate) struct SedimentTable {
     sources: Arc<Sources>,
     dedup_plan: Option<LogicalPlan>,
+    /// Where this table's newest points are cached.
+    pub(crate) newest: NewestSource,
+}
+
+/// A table's identity in the newest-point cache (see [`crate::query::last`]).
+#[derive(Debug, Clone)]
+pub(crate) struct NewestSource {
+    pub(crate) db: String,
+    pub(crate) table: String,
+    pub(crate) tags: Vec<String>,
+    pub(crate) buffer: Arc<WriteBuffer>,
 }
 
 impl SedimentTable {
-    pub(crate) fn try_new(table: &Table, buffer: Vec<PartitionSnapshot>, store_url: ObjectStoreUrl) -> Result<Self> {
+    pub(crate) fn try_new(
+        db: &str,
+        table: &Table,
+        buffer: Vec<PartitionSnapshot>,
+        write_buffer: Arc<WriteBuffer>,
+        store_url: ObjectStoreUrl,
+    ) -> Result<Self> {
         let schema = table_schema(table);
         let buffer = buffer
             .into_iter()
@@ -79,7 +96,13 @@ impl SedimentTable {
             .collect::<Result<Vec<_>>>()?;
         let sources = Arc::new(Sources { schema, files: table.files.clone(), buffer, store_url });
         let dedup_plan = if sources.overlap() { Some(dedup_plan(table, &sources)?) } else { None };
-        Ok(Self { sources, dedup_plan })
+        let newest = NewestSource {
+            db: db.to_owned(),
+            table: table.name.clone(),
+            tags: table.columns.iter().filter(|c| c.kind == ColumnKind::Tag).map(|c| c.name.clone()).collect(),
+            buffer: write_buffer,
+        };
+        Ok(Self { sources, dedup_plan, newest })
     }
 }
 

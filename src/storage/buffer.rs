@@ -24,6 +24,7 @@ use sediment_catalog::{ColumnKind, FieldType, TIME_COLUMN};
 
 use crate::ingest::lp::{FieldValue, Point};
 use crate::storage::dedup::sort_and_dedup;
+use crate::storage::last_cache::LastCache;
 use crate::storage::{arrow_type, wal::WalOp};
 
 /// Buffered rows of one (database, table).
@@ -41,6 +42,8 @@ pub struct PartitionSnapshot {
 #[derive(Debug, Default)]
 pub struct WriteBuffer {
     state: Mutex<BufferState>,
+    /// Updated with the buffer, so that it holds every point the buffer does.
+    last: LastCache,
 }
 
 #[derive(Debug, Default)]
@@ -80,12 +83,31 @@ impl Generation {
 }
 
 impl WriteBuffer {
+    /// A buffer whose newest-point cache holds at most `last_cache_bytes`.
+    pub fn new(last_cache_bytes: usize) -> Self {
+        Self { state: Mutex::default(), last: LastCache::new(last_cache_bytes) }
+    }
+
+    /// The newest point of every series of the tables queries asked that of.
+    pub fn last_cache(&self) -> &LastCache {
+        &self.last
+    }
+
     fn lock(&self) -> MutexGuard<'_, BufferState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Appends the writes of WAL file `wal_seq`. Called in WAL order only.
     pub fn apply(&self, wal_seq: u64, ops: &[WalOp]) {
+        self.apply_to_partitions(wal_seq, ops);
+        // After the partitions: a cache that starts warming in between sees
+        // these points in its scan.
+        for op in ops {
+            self.last.apply(&op.db, &op.points);
+        }
+    }
+
+    fn apply_to_partitions(&self, wal_seq: u64, ops: &[WalOp]) {
         let mut state = self.lock();
         let state = &mut *state;
         for op in ops {
@@ -170,6 +192,7 @@ impl WriteBuffer {
     /// generation, after a DROP made them unreachable. The caller persisted
     /// the frozen generations first, so only the active one can hold any.
     pub fn purge(&self, db: &str, table: Option<&str>) {
+        self.last.forget(db, table);
         let mut state = self.lock();
         let doomed = |(d, t): &TableKey| d == db && table.is_none_or(|x| x == t);
         let mut freed = 0;

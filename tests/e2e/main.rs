@@ -6,6 +6,7 @@ mod influxql_data;
 mod influxql_http;
 mod influxql_plans;
 mod influxql_select;
+mod newest;
 mod pg;
 mod query;
 mod s3;

@@ -509,10 +509,13 @@ impl Prepared {
     /// Runs the scan and evaluates each series.
     async fn series(self, name: &str, statement: &SelectStatement) -> Result<Vec<Output>> {
         let Prepared { compiled, tags, window, bounds, mut frame, preaggregated, newest } = self;
-        if let Some(probe) = newest
-            && let Some(from) = oldest_newest(probe).await?
-        {
-            frame = frame.filter(column("__time").gt_eq(lit(ScalarValue::TimestampNanosecond(Some(from), None))))?;
+        if let Some(probe) = newest {
+            if let Some(cached) = crate::query::last::newest_points(&frame).await? {
+                frame = cached;
+            } else if let Some(from) = oldest_newest(probe).await? {
+                frame =
+                    frame.filter(column("__time").gt_eq(lit(ScalarValue::TimestampNanosecond(Some(from), None))))?;
+            }
         }
         let fill = statement.fill.clone().unwrap_or(Fill::Null);
         let offset = usize::try_from(statement.offset.unwrap_or(0)).unwrap_or(usize::MAX);

@@ -49,6 +49,7 @@ impl Persister {
             Some(table) => CatalogOp::DropTable { db: db.to_owned(), table: table.to_owned() },
             None => CatalogOp::DropDatabase { name: db.to_owned() },
         };
+        self.buffer.last_cache().forget(db, table);
         self.catalog.apply(vec![op]).await?;
         self.buffer.purge(db, table);
         self.delete_objects(paths).await;
@@ -124,7 +125,12 @@ impl Persister {
         if ops.is_empty() {
             return Ok(0);
         }
+        // Forgotten on both sides of the commit: no query reads a deleted row
+        // from the cache meanwhile, and a warming scan that read the old files
+        // is refused (its epoch is gone).
+        self.buffer.last_cache().forget(db, Some(table));
         self.catalog.apply(ops).await?;
+        self.buffer.last_cache().forget(db, Some(table));
         self.delete_objects(old_paths).await;
         tracing::info!(db, table, rows = removed, "deleted");
         Ok(removed)
