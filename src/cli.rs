@@ -129,6 +129,10 @@ pub struct QueryArgs {
     /// are queried (filled on the first such query per table); 0 turns it off.
     #[arg(long, env = "SEDIMENT_LAST_CACHE_SIZE", default_value = "64MiB")]
     pub last_cache_size: bytesize::ByteSize,
+    /// Memory for the bytes of recently read Parquet files, so repeated queries of the
+    /// same partitions do not go to object storage; 0 turns it off.
+    #[arg(long, env = "SEDIMENT_PARQUET_CACHE_SIZE", default_value = "512MiB")]
+    pub parquet_cache_size: bytesize::ByteSize,
 }
 
 #[derive(Debug, Args)]

@@ -59,6 +59,7 @@ pub struct ServerConfig {
     pub max_request_size: usize,
     pub query_memory_limit: usize,
     pub last_cache_size: usize,
+    pub parquet_cache_size: u64,
     pub pg_auth_method: AuthMethod,
     /// Certificate chain and key, both PEM.
     pub pg_tls: Option<(PathBuf, PathBuf)>,
@@ -113,6 +114,7 @@ impl ServerConfig {
             max_request_size: size(args.buffer.max_request_size),
             query_memory_limit: size(args.query.query_memory_limit),
             last_cache_size: size(args.query.last_cache_size),
+            parquet_cache_size: args.query.parquet_cache_size.as_u64(),
             pg_auth_method: args.auth.pg_auth_method,
             pg_tls: args.listen.pg_tls_cert.clone().zip(args.listen.pg_tls_key.clone()),
             pg_idle_timeout: Some(args.listen.pg_idle_timeout.into()).filter(|t: &Duration| !t.is_zero()),

@@ -1,6 +1,7 @@
 //! The query engine: DataFusion sessions over catalog snapshots, the write
 //! buffer and Parquet files in object storage.
 
+mod cache;
 pub mod engine;
 pub mod influxql;
 mod information_schema;

@@ -181,7 +181,11 @@ impl Node {
             limits,
             Arc::clone(&persist_wanted),
         ));
-        let query_config = QueryConfig { memory_limit: config.query_memory_limit, ..QueryConfig::default() };
+        let query_config = QueryConfig {
+            memory_limit: config.query_memory_limit,
+            parquet_cache_size: config.parquet_cache_size,
+            ..QueryConfig::default()
+        };
         let engine = Arc::new(QueryEngine::try_new(Arc::clone(&catalog), buffer, store, query_config)?);
 
         let persist_shutdown = CancellationToken::new();

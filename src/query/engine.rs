@@ -25,6 +25,7 @@ use object_store::ObjectStore;
 use sediment_catalog::Catalog;
 pub use sediment_sql::{CopyFormat, Planned, SessionCommand};
 
+use crate::query::cache::CachedStore;
 use crate::query::information_schema::PgInformationSchema;
 use crate::query::{QueryError, system::SystemSchema, table::SedimentTable};
 use crate::storage::buffer::WriteBuffer;
@@ -36,11 +37,13 @@ pub struct QueryConfig {
     pub memory_limit: usize,
     /// Parallelism of a scan; 0 means one per core.
     pub target_partitions: usize,
+    /// Bytes of Parquet files kept in memory (see [`crate::query::cache`]).
+    pub parquet_cache_size: u64,
 }
 
 impl Default for QueryConfig {
     fn default() -> Self {
-        Self { memory_limit: 1024 * 1024 * 1024, target_partitions: 0 }
+        Self { memory_limit: 1024 * 1024 * 1024, target_partitions: 0, parquet_cache_size: 512 * 1024 * 1024 }
     }
 }
 
@@ -70,7 +73,8 @@ impl QueryEngine {
         let runtime =
             RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(config.memory_limit))).build_arc()?;
         let store_url = ObjectStoreUrl::parse("sediment://store")?;
-        runtime.register_object_store(store_url.as_ref(), store);
+        let cached = Arc::new(CachedStore::new(store, config.parquet_cache_size));
+        runtime.register_object_store(store_url.as_ref(), cached);
         Ok(Self { catalog, buffer, runtime, store_url, config })
     }
 
@@ -106,7 +110,15 @@ impl QueryEngine {
             .with_default_catalog_and_schema(db, "public")
             .with_create_default_catalog_and_schema(false)
             // Small pools otherwise fail sorts that could have spilled.
-            .set_usize("datafusion.execution.sort_spill_reservation_bytes", 1024 * 1024);
+            .set_usize("datafusion.execution.sort_spill_reservation_bytes", 1024 * 1024)
+            // Files are partitions of a day: scans already spread over files,
+            // and splitting one file by byte ranges made each range prune and
+            // decode its page indexes again (TSBS double-groupby-all 59 → 46 ms).
+            .set_bool("datafusion.optimizer.repartition_file_scans", false)
+            // Tag and time filters decode their columns first and skip the
+            // other columns' rows they reject (high-cpu-1 7.7 → 5.8 ms).
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+            .set_bool("datafusion.execution.parquet.reorder_filters", true);
         if self.config.target_partitions > 0 {
             config = config.with_target_partitions(self.config.target_partitions);
         }

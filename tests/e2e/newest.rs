@@ -36,18 +36,12 @@ fn row(host: &str, seconds: i64, usage: Option<f64>, idle: Option<f64>) -> Value
     row
 }
 
-/// The most rows any operator of `q`'s plan produced: a plan that read the
-/// Parquet history produces more rows than there are series.
-async fn most_rows_in_plan(server: &TestServer, q: &str) -> u64 {
-    let rows = server.sql("n", &format!("EXPLAIN ANALYZE {q}")).await;
+/// Whether `q`'s physical plan reads Parquet files (the history).
+async fn reads_parquet(server: &TestServer, q: &str) -> bool {
+    let rows = server.sql("n", &format!("EXPLAIN {q}")).await;
     let text: String = rows.iter().map(|r| r["plan"].as_str().unwrap_or_default()).collect();
-    let counts: Vec<u64> = text
-        .split("output_rows=")
-        .skip(1)
-        .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().expect("a count"))
-        .collect();
-    assert!(!counts.is_empty(), "no row counts in {text}");
-    counts.into_iter().max().unwrap_or_default()
+    assert!(text.contains("DataSourceExec"), "{text}");
+    text.contains("file_groups")
 }
 
 async fn influxql(server: &TestServer, q: &str) -> Value {
@@ -67,13 +61,13 @@ async fn influxql(server: &TestServer, q: &str) -> Value {
 async fn newest_rows_follow_every_write_delete_and_restart() {
     let (mut server, _data) = TestServer::spawn_args(&["--persist-interval", "1h"]).await;
     server.write_ok("n", DATA).await;
-    // A clean shutdown persists: the history is in Parquet, whose scans count the rows they read.
+    // A clean shutdown persists: the history is in Parquet.
     assert!(server.terminate(), "clean shutdown");
     server.start_again().await;
     let t = T0;
     let expected = vec![row("a", t + 10, Some(3.0), Some(80.0)), row("b", t + 30, Some(2.0), Some(60.0))];
     assert_eq!(server.sql("n", NEWEST).await, expected, "warming scan");
-    assert_eq!(most_rows_in_plan(&server, NEWEST).await, 2, "two series, two rows read");
+    assert!(!reads_parquet(&server, NEWEST).await, "the newest rows come from the cache");
 
     // A newer point carrying one field; then the other field at the same time.
     server.write_ok("n", "cpu,host=a,region=eu usage=5 1704067250").await;
@@ -95,7 +89,7 @@ async fn newest_rows_follow_every_write_delete_and_restart() {
         server.sql("n", field_filter).await,
         vec![row("a", t + 50, Some(5.0), Some(50.0)), row("b", t, Some(7.0), Some(70.0))],
     );
-    assert!(most_rows_in_plan(&server, field_filter).await >= 4, "a field filter reads the 4 points in Parquet");
+    assert!(reads_parquet(&server, field_filter).await, "a field filter reads history");
     let upper =
         "SELECT DISTINCT ON (host) host, time FROM cpu WHERE time < '2024-01-01T00:00:20Z' ORDER BY host, time DESC";
     assert_eq!(
