@@ -36,7 +36,7 @@ pub fn validate_name(name: &str) -> Result<()> {
         "names must not be empty"
     } else if name.len() > MAX_NAME_LEN {
         "names must be at most 255 bytes"
-    } else if name.chars().any(char::is_control) {
+    } else if !name.bytes().all(|b| (0x20..0x7f).contains(&b)) && name.chars().any(char::is_control) {
         "names must not contain control characters"
     } else {
         return Ok(());

@@ -60,11 +60,19 @@ pub fn validate<'a>(
             continue;
         }
         let added = new_columns.get(&point.measurement).map(Vec::as_slice).unwrap_or_default();
-        let kind_of = |name: &str| -> Option<ColumnKind> {
-            table
-                .and_then(|t| t.column(name))
-                .map(|c| c.kind)
-                .or_else(|| added.iter().find(|(n, _)| n == name).map(|(_, k)| *k))
+        // Lines of one shape name their columns in the catalog's order (the
+        // first such line created them): try the column after the last match.
+        let mut next = 0;
+        let mut kind_of = |name: &str| -> Option<ColumnKind> {
+            let columns = table.map(|t| t.columns.as_slice()).unwrap_or_default();
+            let at = match columns.get(next) {
+                Some(c) if c.name == name => Some(next),
+                _ => columns.iter().position(|c| c.name == name),
+            };
+            if let Some(at) = at {
+                next = at + 1;
+            }
+            at.map(|i| columns[i].kind).or_else(|| added.iter().find(|(n, _)| n == name).map(|(_, k)| *k))
         };
         let mut wanted: Vec<(String, ColumnKind)> = Vec::new();
         let mut reason = None;
