@@ -154,7 +154,17 @@ fn sediment_scan(scan: &TableScan) -> Option<&SedimentTable> {
 /// Whether a filter passes a series' newest row whenever it passes any of its rows.
 fn keeps_newest(predicate: &Expr, tags: &[String]) -> bool {
     split_conjunction(predicate).into_iter().all(|conjunct| {
-        if conjunct.is_volatile() {
+        // A subquery can read the row's time or fields through an outer
+        // reference, which `column_refs` does not list.
+        let subquery = conjunct
+            .exists(|e| {
+                Ok(matches!(
+                    e,
+                    Expr::Exists(_) | Expr::InSubquery(_) | Expr::ScalarSubquery(_) | Expr::OuterReferenceColumn(..)
+                ))
+            })
+            .unwrap_or(true);
+        if subquery || conjunct.is_volatile() {
             return false;
         }
         if conjunct.column_refs().iter().all(|c| tags.contains(&c.name)) {
@@ -192,7 +202,7 @@ async fn newest_rows(
     schema: SchemaRef,
     state: &SessionState,
 ) -> Result<Option<(Arc<dyn TableProvider>, RecordBatch)>> {
-    let NewestSource { db, table, tags, buffer } = source;
+    let NewestSource { db, table, buffer, .. } = source;
     let cache = buffer.last_cache();
     for _ in 0..2 {
         match cache.lookup(db, table, &schema)? {
@@ -213,8 +223,19 @@ async fn newest_rows(
         }) else {
             return Ok(None);
         };
-        let batches = warming_scan(snapshot, tags, state).await?;
-        cache.finish(db, table, epoch, tags, &batches)?;
+        // The tags of now: a tag column added since planning is part of the series key.
+        let Some(tags) = snapshot.as_ref().downcast_ref::<SedimentTable>().map(|t| t.newest.tags.clone()) else {
+            return Ok(None);
+        };
+        // A failed warm-up (the memory pool, say) leaves the query to scan as it would have.
+        let batches = match warming_scan(snapshot, &tags, state).await {
+            Ok(batches) => batches,
+            Err(e) => {
+                tracing::warn!(db, table, error = %e, "newest-point cache not warmed; scanning instead");
+                return Ok(None);
+            }
+        };
+        cache.finish(db, table, epoch, &tags, &batches)?;
     }
     Ok(None)
 }

@@ -99,16 +99,13 @@ impl WriteBuffer {
 
     /// Appends the writes of WAL file `wal_seq`. Called in WAL order only.
     pub fn apply(&self, wal_seq: u64, ops: &[WalOp]) {
-        self.apply_to_partitions(wal_seq, ops);
-        // After the partitions: a cache that starts warming in between sees
-        // these points in its scan.
+        let mut state = self.lock();
+        // The newest-point cache is updated under the buffer's lock: a DELETE
+        // (which freezes the buffer, persists, then forgets the cache) must
+        // never see a point in one and not yet in the other.
         for op in ops {
             self.last.apply(&op.db, &op.points);
         }
-    }
-
-    fn apply_to_partitions(&self, wal_seq: u64, ops: &[WalOp]) {
-        let mut state = self.lock();
         let state = &mut *state;
         for op in ops {
             // Points of one request mostly share a table and a day: look the

@@ -132,14 +132,13 @@ impl Row {
     }
 }
 
-/// `k\0v\0k\0v…` of tags sorted by key, written into `key`.
+/// The tags, sorted by key, each string after its length (`3:cpu`), written
+/// into `key`: no tag value can make two tag sets spell the same key.
 fn series_key<'a>(tags: impl Iterator<Item = (&'a str, &'a str)>, key: &mut String) {
+    use std::fmt::Write;
     key.clear();
     for (k, v) in tags {
-        key.push_str(k);
-        key.push('\0');
-        key.push_str(v);
-        key.push('\0');
+        let _ = write!(key, "{}:{k}{}:{v}", k.len(), v.len());
     }
 }
 

@@ -97,6 +97,13 @@ async fn newest_rows_follow_every_write_delete_and_restart() {
         vec![json!({"host": "a", "time": ts(t + 10)}), json!({"host": "b", "time": ts(t)})]
     );
 
+    // A subquery can look at the row's time: the newest row is no answer then.
+    server.write_ok("n", "alerts,host=a seen=1 1704067200").await;
+    let alerted = "SELECT DISTINCT ON (host) host, time FROM cpu \
+                   WHERE EXISTS (SELECT 1 FROM alerts WHERE alerts.host = cpu.host AND alerts.time = cpu.time) \
+                   ORDER BY host, time DESC";
+    assert_eq!(server.sql("n", alerted).await, vec![json!({"host": "a", "time": ts(t)})]);
+
     // InfluxQL: the newest point per host; `idle` is missing from c's newest
     // point, so `SELECT idle` must scan for the newest point that has it.
     let got = influxql(&server, "SELECT usage FROM cpu GROUP BY host ORDER BY time DESC LIMIT 1").await;
@@ -128,4 +135,29 @@ async fn newest_rows_follow_every_write_delete_and_restart() {
             row("c", t + 100, Some(4.0), None),
         ]
     );
+}
+
+#[tokio::test]
+async fn influxql_newest_points_skip_points_without_the_selected_values() {
+    let (server, _data) = TestServer::spawn().await;
+    // Host a's newest point has no y; n's newest v is negative.
+    server
+        .write_ok(
+            "n",
+            "m,host=a x=1,y=1 1704067200\nm,host=a x=2 1704067210\nm,host=b x=-4,y=3 1704067205\n\
+             n,host=a v=4 1704067200\nn,host=a v=-1 1704067210",
+        )
+        .await;
+    let (t, by_host) = (T0, "GROUP BY host ORDER BY time DESC LIMIT 1");
+    // Warm the caches of both tables first, through SQL.
+    server.sql("n", "SELECT DISTINCT ON (host) * FROM m ORDER BY host, time DESC").await;
+    server.sql("n", "SELECT DISTINCT ON (host) * FROM n ORDER BY host, time DESC").await;
+    let newest = async |what: &str| {
+        let got = influxql(&server, &format!("SELECT {what} {by_host}")).await;
+        got.as_array().map(|series| series.iter().map(|s| s["values"].clone()).collect::<Vec<Value>>())
+    };
+    assert_eq!(newest("y FROM m").await, Some(vec![json!([[t, 1.0]]), json!([[t + 5, 3.0]])]));
+    assert_eq!(newest("x FROM m").await, Some(vec![json!([[t + 10, 2.0]]), json!([[t + 5, -4.0]])]));
+    assert_eq!(newest("v FROM n").await, Some(vec![json!([[t + 10, -1.0]])]));
+    assert_eq!(newest("sqrt(v) FROM n").await, Some(vec![json!([[t, 2.0]])]));
 }

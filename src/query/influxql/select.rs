@@ -22,7 +22,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::lit;
 use futures::StreamExt;
 use sediment_catalog::{CatalogState, ColumnKind, Database, FieldType};
-use sediment_sql::influxql::ast::{Dimension, Fill, Measurement, SelectStatement, Source};
+use sediment_sql::influxql::ast::{Dimension, Expr, Fill, Measurement, SelectStatement, Source};
 use sediment_sql::influxql::condition::{Scope, column, condition, time_bounds};
 use serde_json::Value as Json;
 
@@ -400,7 +400,9 @@ fn prepare(
 
 /// `ORDER BY time DESC LIMIT 1` over points (the newest point of each
 /// series: Grafana's current-value panels, TSBS's lastpoint): a scan of
-/// only `time` and the GROUP BY tags that answers each series' newest time.
+/// only `time`, the GROUP BY tags and the selected fields that answers each
+/// series' newest time with a selected value (or, in `Prepared::series`, the
+/// newest-point cache, which needs the same plain columns).
 /// The point scan then starts at the oldest of those, so files, row groups
 /// and pages before it are pruned instead of read.
 fn newest_probe(
@@ -415,10 +417,25 @@ fn newest_probe(
         && statement.order_desc
         && statement.limit == Some(1)
         && statement.offset.unwrap_or(0) == 0;
-    if !newest_only {
+    // 1.x skips a point whose selected values are all null, and math can make
+    // a value null (sqrt(-1)): then the answer may be older than any bound a
+    // probe of plain columns gives, so only plain columns are probed.
+    let plain = statement.fields.iter().all(|f| matches!(f.expr, Expr::VarRef { .. } | Expr::Wildcard(_)));
+    if !newest_only || !plain {
         return Ok(None);
     }
-    Ok(Some(frame.clone().aggregate(group_tags(schema, tags), vec![max(column("time")).alias("__newest")])?))
+    // Each series' newest time among the points that have a selected value.
+    let has_value = compiled
+        .scan
+        .iter()
+        .filter(|c| matches!(schema.kind(c), Some(ColumnKind::Field(_))))
+        .map(|c| column(c).is_not_null())
+        .reduce(|a, b| a.or(b));
+    let mut probe = frame.clone();
+    if let Some(has_value) = has_value {
+        probe = probe.filter(has_value)?;
+    }
+    Ok(Some(probe.aggregate(group_tags(schema, tags), vec![max(column("time")).alias("__newest")])?))
 }
 
 /// The oldest of the series' newest times a [`newest_probe`] finds.
