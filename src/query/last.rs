@@ -19,8 +19,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, RecordBatch};
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{SchemaRef, TimestampNanosecondType};
 use datafusion::catalog::TableProvider;
 use datafusion::catalog::default_table_source::DefaultTableSource;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
@@ -249,7 +249,7 @@ async fn warming_scan(
     tags: &[String],
     state: &SessionState,
 ) -> Result<Vec<RecordBatch>> {
-    use datafusion::functions_aggregate::expr_fn::{max, min};
+    use datafusion::functions_aggregate::expr_fn::max;
     let column = |name: &str| Expr::Column(Column::new_unqualified(name));
     let frame = SessionContext::new_with_state(state.clone()).read_table(table)?;
     let newest_first = column(TIME_COLUMN).sort(false, false);
@@ -257,19 +257,29 @@ async fn warming_scan(
         return frame.sort(vec![newest_first])?.limit(0, Some(1))?.collect().await;
     }
     let on: Vec<Expr> = tags.iter().map(|t| column(t)).collect();
-    let oldest_newest = frame
-        .clone()
-        .aggregate(on.clone(), vec![max(column(TIME_COLUMN)).alias("newest")])?
-        .aggregate(vec![], vec![min(column("newest")).alias("from")])?
-        .collect()
-        .await?;
-    let from = oldest_newest.iter().find(|b| b.num_rows() > 0).map(|b| ScalarValue::try_from_array(b.column(0), 0));
-    let frame = match from.transpose()? {
-        Some(from) if !from.is_null() => frame.filter(column(TIME_COLUMN).gt_eq(lit(from)))?,
-        _ => return Ok(Vec::new()),
-    };
+    let probe = frame.clone().aggregate(on.clone(), vec![max(column(TIME_COLUMN)).alias(NEWEST)])?;
+    let Some(from) = oldest_newest(probe).await? else { return Ok(Vec::new()) };
+    let frame = frame.filter(column(TIME_COLUMN).gt_eq(lit(ScalarValue::TimestampNanosecond(Some(from), None))))?;
     let mut order: Vec<_> = on.iter().map(|e| e.clone().sort(true, true)).collect();
     order.push(newest_first);
     let all: Vec<Expr> = frame.schema().fields().iter().map(|f| column(f.name())).collect();
     frame.distinct_on(on, all, Some(order))?.collect().await
+}
+
+/// The column of a newest-time probe: each series' newest time.
+pub(crate) const NEWEST: &str = "__newest";
+
+/// The oldest of the series' newest times in `probe` (column [`NEWEST`]):
+/// every series has a point at or after it. `None` when there are none.
+///
+/// # Errors
+/// The probe failed to run.
+pub(crate) async fn oldest_newest(probe: DataFrame) -> Result<Option<i64>> {
+    use datafusion::functions_aggregate::expr_fn::min;
+    let oldest = min(Expr::Column(Column::new_unqualified(NEWEST))).alias("__oldest");
+    let batches = probe.aggregate(vec![], vec![oldest])?.collect().await?;
+    Ok(batches.iter().find(|b| b.num_rows() > 0).and_then(|b| {
+        let times = b.column(0).as_primitive_opt::<TimestampNanosecondType>()?;
+        times.is_valid(0).then(|| times.value(0))
+    }))
 }

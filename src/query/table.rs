@@ -99,7 +99,7 @@ impl SedimentTable {
         let newest = NewestSource {
             db: db.to_owned(),
             table: table.name.clone(),
-            tags: table.columns.iter().filter(|c| c.kind == ColumnKind::Tag).map(|c| c.name.clone()).collect(),
+            tags: table.tag_columns().map(|c| c.name.clone()).collect(),
             buffer: write_buffer,
         };
         Ok(Self { sources, dedup_plan, newest })

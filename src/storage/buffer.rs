@@ -237,7 +237,7 @@ struct PartitionBuffer {
 }
 
 #[derive(Debug)]
-enum ColumnBuilder {
+pub(super) enum ColumnBuilder {
     Tag(StringBuilder),
     Float(Float64Builder),
     Integer(Int64Builder),
@@ -247,7 +247,7 @@ enum ColumnBuilder {
 }
 
 impl ColumnBuilder {
-    fn new(kind: ColumnKind, rows: usize) -> Self {
+    pub(super) fn new(kind: ColumnKind, rows: usize) -> Self {
         let mut builder = match kind {
             ColumnKind::Tag | ColumnKind::Time => Self::Tag(StringBuilder::new()),
             ColumnKind::Field(FieldType::Float) => Self::Float(Float64Builder::new()),
@@ -272,7 +272,7 @@ impl ColumnBuilder {
         }
     }
 
-    fn append_null(&mut self) {
+    pub(super) fn append_null(&mut self) {
         match self {
             Self::Tag(b) | Self::String(b) => b.append_null(),
             Self::Float(b) => b.append_null(),
@@ -282,8 +282,16 @@ impl ColumnBuilder {
         }
     }
 
+    /// Appends a tag value (or a string field's); other columns take a null.
+    pub(super) fn append_str(&mut self, value: &str) {
+        match self {
+            Self::Tag(b) | Self::String(b) => b.append_value(value),
+            builder => builder.append_null(),
+        }
+    }
+
     /// Appends a field value. Validation guarantees the type matches; a mismatch is stored as null.
-    fn append_field(&mut self, value: &FieldValue) {
+    pub(super) fn append_field(&mut self, value: &FieldValue) {
         match (self, value) {
             (Self::Float(b), FieldValue::Float(v)) => b.append_value(*v),
             (Self::Integer(b), FieldValue::Integer(v)) => b.append_value(*v),
@@ -294,7 +302,7 @@ impl ColumnBuilder {
         }
     }
 
-    fn finish_cloned(&self) -> ArrayRef {
+    pub(super) fn finish_cloned(&self) -> ArrayRef {
         match self {
             Self::Tag(b) | Self::String(b) => Arc::new(b.finish_cloned()),
             Self::Float(b) => Arc::new(b.finish_cloned()),

@@ -23,15 +23,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampNanosecondBuilder, UInt64Builder,
-};
-use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, TimeUnit, TimestampNanosecondType, UInt64Type};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampNanosecondArray};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, TimestampNanosecondType, UInt64Type};
 use arrow::error::ArrowError;
-use sediment_catalog::TIME_COLUMN;
+use sediment_catalog::{ColumnKind, FieldType, TIME_COLUMN};
 
 use crate::ingest::lp::{FieldValue, Point};
+use crate::storage::buffer::ColumnBuilder;
 
 /// (database, table)
 type TableKey = (String, String);
@@ -399,72 +397,31 @@ fn build<'a>(rows: impl Iterator<Item = &'a Row> + Clone, schema: &SchemaRef) ->
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
         let name = field.name().as_str();
-        let tag = |r: &'a Row| r.tags.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-        let value = |r: &'a Row| r.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
-        let array: ArrayRef = match field.data_type() {
-            DataType::Timestamp(TimeUnit::Nanosecond, None) if name == TIME_COLUMN => {
-                let mut b = TimestampNanosecondBuilder::new();
-                rows.clone().for_each(|r| b.append_value(r.time));
-                Arc::new(b.finish())
-            }
-            DataType::Utf8 => {
-                let mut b = StringBuilder::new();
-                for r in rows.clone() {
-                    match (tag(r), value(r)) {
-                        (Some(t), _) => b.append_value(t),
-                        (None, Some(FieldValue::String(s))) => b.append_value(s),
-                        _ => b.append_null(),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            DataType::Float64 => {
-                let mut b = Float64Builder::new();
-                for r in rows.clone() {
-                    b.append_option(match value(r) {
-                        Some(FieldValue::Float(v)) => Some(*v),
-                        _ => None,
-                    });
-                }
-                Arc::new(b.finish())
-            }
-            DataType::Int64 => {
-                let mut b = Int64Builder::new();
-                for r in rows.clone() {
-                    b.append_option(match value(r) {
-                        Some(FieldValue::Integer(v)) => Some(*v),
-                        _ => None,
-                    });
-                }
-                Arc::new(b.finish())
-            }
-            DataType::UInt64 => {
-                let mut b = UInt64Builder::new();
-                for r in rows.clone() {
-                    b.append_option(match value(r) {
-                        Some(FieldValue::UInteger(v)) => Some(*v),
-                        _ => None,
-                    });
-                }
-                Arc::new(b.finish())
-            }
-            DataType::Boolean => {
-                let mut b = BooleanBuilder::new();
-                for r in rows.clone() {
-                    b.append_option(match value(r) {
-                        Some(FieldValue::Boolean(v)) => Some(*v),
-                        _ => None,
-                    });
-                }
-                Arc::new(b.finish())
-            }
+        if name == TIME_COLUMN {
+            columns.push(Arc::new(TimestampNanosecondArray::from_iter_values(rows.clone().map(|r| r.time))));
+            continue;
+        }
+        let kind = match field.data_type() {
+            DataType::Utf8 => FieldType::String,
+            DataType::Float64 => FieldType::Float,
+            DataType::Int64 => FieldType::Integer,
+            DataType::UInt64 => FieldType::UInteger,
+            DataType::Boolean => FieldType::Boolean,
             other => {
                 return Err(ArrowError::SchemaError(format!(
                     "column {name} of type {other} is not a sediment column type"
                 )));
             }
         };
-        columns.push(array);
+        let mut builder = ColumnBuilder::new(ColumnKind::Field(kind), 0);
+        for row in rows.clone() {
+            match (row.tags.iter().find(|(k, _)| k == name), row.fields.iter().find(|(k, _)| k == name)) {
+                (Some((_, tag)), _) => builder.append_str(tag),
+                (None, Some((_, value))) => builder.append_field(value),
+                (None, None) => builder.append_null(),
+            }
+        }
+        columns.push(builder.finish_cloned());
     }
     RecordBatch::try_new(Arc::clone(schema), columns)
 }
@@ -472,7 +429,7 @@ fn build<'a>(rows: impl Iterator<Item = &'a Row> + Clone, schema: &SchemaRef) ->
 #[cfg(test)]
 mod tests {
     use arrow::array::{Float64Array, StringArray, TimestampNanosecondArray};
-    use arrow::datatypes::{Field, Schema};
+    use arrow::datatypes::{Field, Schema, TimeUnit};
 
     use super::*;
     use crate::ingest::lp::{Precision, parse_body};

@@ -7,14 +7,7 @@ use serde_json::{Value, json};
 use crate::server::TestServer;
 
 async fn q(server: &TestServer, db: &str, text: &str) -> Value {
-    let response = reqwest::Client::new()
-        .post(server.url("/query"))
-        .form(&[("db", db), ("q", text), ("epoch", "s")])
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 200, "{text}");
-    response.json().await.expect("JSON body")
+    server.influxql(db, text).await
 }
 
 /// The values of the first series of the first result (empty when there is none).

@@ -45,14 +45,7 @@ async fn reads_parquet(server: &TestServer, q: &str) -> bool {
 }
 
 async fn influxql(server: &TestServer, q: &str) -> Value {
-    let response = reqwest::Client::new()
-        .post(server.url("/query"))
-        .form(&[("db", "n"), ("q", q), ("epoch", "s")])
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 200, "{q}");
-    let body: Value = response.json().await.expect("JSON body");
+    let body = server.influxql("n", q).await;
     assert!(body["results"][0].get("error").is_none(), "{q}: {body}");
     body["results"][0]["series"].clone()
 }
@@ -114,13 +107,7 @@ async fn newest_rows_follow_every_write_delete_and_restart() {
     assert_eq!(hosts, vec![json!("a"), json!("b")], "{got}");
 
     // DELETE takes the newest points away; the next query scans again.
-    let response = reqwest::Client::new()
-        .post(server.url("/query"))
-        .form(&[("db", "n"), ("q", "DELETE FROM cpu WHERE host = 'a' AND time >= '2024-01-01T00:00:40Z'")])
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 200);
+    server.influxql("n", "DELETE FROM cpu WHERE host = 'a' AND time >= '2024-01-01T00:00:40Z'").await;
     assert_eq!(server.sql("n", NEWEST).await[0], row("a", t + 10, Some(3.0), Some(80.0)), "after DELETE");
 
     // After a restart the rows are in Parquet and the cache starts cold.

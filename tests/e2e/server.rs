@@ -159,6 +159,15 @@ impl TestServer {
         assert_eq!(r.status(), 200, "CREATE DATABASE {db}: {}", r.text().await.unwrap_or_default());
     }
 
+    /// Runs InfluxQL through `POST /query` (times in seconds), expects 200 and
+    /// returns the whole 1.x JSON body.
+    pub(crate) async fn influxql(&self, db: &str, q: &str) -> Value {
+        let r = self.client.post(self.url("/query")).form(&[("db", db), ("q", q), ("epoch", "s")]).send().await;
+        let r = r.expect("request sent");
+        assert_eq!(r.status(), 200, "{q}");
+        r.json().await.expect("JSON body")
+    }
+
     /// Writes line protocol to `/write?db=` with second precision and expects 204.
     pub(crate) async fn write_ok(&self, db: &str, lp: &str) {
         self.create_database(db).await;

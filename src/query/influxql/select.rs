@@ -435,17 +435,7 @@ fn newest_probe(
     if let Some(has_value) = has_value {
         probe = probe.filter(has_value)?;
     }
-    Ok(Some(probe.aggregate(group_tags(schema, tags), vec![max(column("time")).alias("__newest")])?))
-}
-
-/// The oldest of the series' newest times a [`newest_probe`] finds.
-async fn oldest_newest(probe: DataFrame) -> Result<Option<i64>> {
-    use datafusion::functions_aggregate::expr_fn::min;
-    let batches = probe.aggregate(vec![], vec![min(column("__newest")).alias("__oldest")])?.collect().await?;
-    Ok(batches.iter().find(|b| b.num_rows() > 0).and_then(|b| {
-        let times = b.column(0).as_primitive_opt::<TimestampNanosecondType>()?;
-        times.is_valid(0).then(|| times.value(0))
-    }))
+    Ok(Some(probe.aggregate(group_tags(schema, tags), vec![max(column("time")).alias(crate::query::last::NEWEST)])?))
 }
 
 /// Whether DataFusion can reduce the buckets itself: GROUP BY time in UTC
@@ -529,7 +519,7 @@ impl Prepared {
         if let Some(probe) = newest {
             if let Some(cached) = crate::query::last::newest_points(&frame).await? {
                 frame = cached;
-            } else if let Some(from) = oldest_newest(probe).await? {
+            } else if let Some(from) = crate::query::last::oldest_newest(probe).await? {
                 frame =
                     frame.filter(column("__time").gt_eq(lit(ScalarValue::TimestampNanosecond(Some(from), None))))?;
             }
