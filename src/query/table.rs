@@ -20,7 +20,7 @@ use arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::ScalarValue;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
@@ -31,7 +31,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::functions_aggregate::first_last::last_value_udaf;
 use datafusion::logical_expr::expr::NullTreatment;
-use datafusion::logical_expr::utils::{conjunction, split_conjunction};
+use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{
     BinaryExpr, Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, Operator, TableProviderFilterPushDown,
     TableType,
@@ -126,17 +126,9 @@ impl Sources {
         &self,
         state: &dyn Session,
         projection: &[usize],
-        filters: &[Expr],
         range: TimeRange,
     ) -> Result<Vec<(Arc<dyn ExecutionPlan>, u64)>> {
         let mut out = Vec::new();
-        let predicate = match conjunction(filters.to_vec()) {
-            Some(expr) => {
-                let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
-                state.create_physical_expr(expr, &df_schema).ok()
-            }
-            None => None,
-        };
         // Decoded footers and page indexes stay in the runtime's metadata cache
         // (bounded in bytes, shared by every session), so a dashboard refresh
         // does not read and decode them again: files are immutable under a key.
@@ -145,12 +137,14 @@ impl Sources {
             runtime.object_store(&self.store_url)?,
             runtime.cache_manager.get_file_metadata_cache(),
         ));
+        // No predicate is set on the Parquet sources here: the filters are
+        // Inexact, so DataFusion keeps a FilterExec above this scan, and its
+        // physical filter pushdown moves that predicate into every Parquet
+        // source (through unions, projections and the dedup aggregate's
+        // grouping columns). One set here too was evaluated twice.
         for file in self.files.iter().filter(|f| f.time_range().overlaps(&range)) {
-            let mut source = ParquetSource::new(Arc::clone(&self.schema))
+            let source = ParquetSource::new(Arc::clone(&self.schema))
                 .with_parquet_file_reader_factory(Arc::clone(&readers) as _);
-            if let Some(predicate) = &predicate {
-                source = source.with_predicate(Arc::clone(predicate));
-            }
             let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
                 .with_projection_indices(Some(projection.to_vec()))?
                 .with_file(parquet_file(&file.path, file.size_bytes))
@@ -294,7 +288,7 @@ impl TableProvider for SedimentTable {
         let all: Vec<usize> = (0..self.sources.schema.fields().len()).collect();
         let projection = projection.unwrap_or(&all);
         let schema = Arc::new(self.sources.schema.project(projection)?);
-        let inputs = self.sources.scan_sources(state, projection, filters, time_range(filters))?;
+        let inputs = self.sources.scan_sources(state, projection, time_range(filters))?;
         union_or_empty(inputs.into_iter().map(|(exec, _)| exec).collect(), schema)
     }
 }
@@ -334,12 +328,9 @@ impl TableProvider for RawSources {
         let mut inner: Vec<usize> = projection.iter().copied().filter(|&i| i != seq_index).collect();
         inner.sort_unstable();
         inner.dedup();
-        // Filters on __seq cannot be pushed into sources that lack it.
-        let filters: Vec<Expr> =
-            filters.iter().filter(|f| !f.column_refs().iter().any(|c| c.name == SEQ_COLUMN)).cloned().collect();
         let inner_schema = self.sources.schema.project(&inner)?;
         let mut inputs = Vec::new();
-        for (exec, seq) in self.sources.scan_sources(state, &inner, &filters, time_range(&filters))? {
+        for (exec, seq) in self.sources.scan_sources(state, &inner, time_range(filters))? {
             let exprs: Vec<ProjectionExpr> = projection
                 .iter()
                 .map(|&i| {
