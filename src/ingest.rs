@@ -122,9 +122,9 @@ impl Ingester {
             let lp = wal_lines(&validated.points, precision, now);
             let op = WalOp { db: db.to_owned(), points: validated.points.into_iter().map(|p| p.point).collect() };
             if no_sync {
-                self.wal.append_no_sync(op, &lp).await.map_err(|e| IngestError::Wal(Arc::new(e)))?;
+                self.wal.append_no_sync(op, lp).await.map_err(|e| IngestError::Wal(Arc::new(e)))?;
             } else {
-                self.wal.append(op, &lp).await.map_err(IngestError::Wal)?;
+                self.wal.append(op, lp).await.map_err(IngestError::Wal)?;
             }
         }
         if self.buffer.active_bytes() > self.limits.persist_threshold {

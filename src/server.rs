@@ -126,7 +126,7 @@ async fn replay(
                     return Err(ServerError::WalAheadOfCatalog {
                         seq,
                         db: op.db.clone(),
-                        table: point.measurement.clone(),
+                        table: point.measurement.to_string(),
                     });
                 }
             }

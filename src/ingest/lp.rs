@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use influxdb_line_protocol::{FieldValue as LpFieldValue, split_lines};
+pub use smol_str::SmolStr;
 
 /// The unit of the timestamps in a write request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,11 +58,15 @@ pub enum FieldValue {
 }
 
 /// One parsed line: measurement, tags in line order, fields, time in nanoseconds.
+///
+/// Names and tag values are `SmolStr`s: short ones (all of TSBS's) live
+/// inline, so a point of ten tags and ten fields is built with four
+/// allocations instead of thirty-five.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
-    pub measurement: String,
-    pub tags: Vec<(String, String)>,
-    pub fields: Vec<(String, FieldValue)>,
+    pub measurement: SmolStr,
+    pub tags: Vec<(SmolStr, SmolStr)>,
+    pub fields: Vec<(SmolStr, FieldValue)>,
     pub time: i64,
 }
 
@@ -138,24 +143,23 @@ struct RawLine<'a> {
 impl RawLine<'_> {
     /// The point, after the checks InfluxData's parser leaves to callers.
     fn point(self, precision: Precision, default_time: i64) -> Result<Point, String> {
-        let mut tags: Vec<(String, String)> = Vec::with_capacity(self.tags.len());
-        for (key, value) in self.tags {
-            if tags.iter().any(|(k, _)| k == key) {
+        for (i, (key, _)) in self.tags.iter().enumerate() {
+            if self.tags[..i].iter().any(|(k, _)| same_name(k, key)) {
                 return Err(format!("duplicate tag key {key:?}"));
             }
             check_column_name(key, "tag key")?;
-            tags.push((key.to_owned(), value.to_owned()));
         }
-        let mut fields: Vec<(String, FieldValue)> = Vec::with_capacity(self.fields.len());
+        let tags = self.tags.iter().map(|(k, v)| (SmolStr::new(k), SmolStr::new(v))).collect();
+        let mut fields: Vec<(SmolStr, FieldValue)> = Vec::with_capacity(self.fields.len());
         for (key, value) in self.fields {
             check_column_name(key, "field key")?;
-            if tags.iter().any(|(k, _)| k == key) {
+            if self.tags.iter().any(|(k, _)| same_name(k, key)) {
                 return Err(format!("{key:?} is both a tag and a field"));
             }
             // InfluxDB keeps the last value of a field repeated on one line.
-            match fields.iter_mut().find(|(k, _)| k == key) {
+            match fields.iter_mut().find(|(k, _)| same_name(k, key)) {
                 Some(slot) => slot.1 = value,
-                None => fields.push((key.to_owned(), value)),
+                None => fields.push((SmolStr::new(key), value)),
             }
         }
         let time = match self.timestamp {
@@ -164,8 +168,15 @@ impl RawLine<'_> {
                 .ok_or_else(|| format!("timestamp {ts} is out of range for precision {precision:?}"))?,
             None => default_time,
         };
-        Ok(Point { measurement: self.measurement.to_owned(), tags, fields, time })
+        Ok(Point { measurement: SmolStr::new(self.measurement), tags, fields, time })
     }
+}
+
+/// `a == b` for column names, which a line compares pairwise (ten tags and
+/// ten fields make 145 pairs) and which mostly differ in length or in
+/// their last byte (`usage_user`, `usage_idle`): check those before `memcmp`.
+fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().last() == b.as_bytes().last() && a == b
 }
 
 /// Splits a line without backslashes in one pass, or `None` where
@@ -354,7 +365,7 @@ mod tests {
         let (points, rejected) = parse("cpu,host=a usage=1.5,n=3i 1704067200\ncpu v=1");
         assert!(rejected.is_empty(), "{rejected:?}");
         assert_eq!(points[0].time, 1_704_067_200_000_000_000);
-        assert_eq!(points[0].fields[1], ("n".to_owned(), FieldValue::Integer(3)));
+        assert_eq!(points[0].fields[1], ("n".into(), FieldValue::Integer(3)));
         assert_eq!(points[1].time, 42);
     }
 

@@ -51,15 +51,17 @@ pub fn validate<'a>(
 
     for numbered in points {
         let point = &numbered.point;
-        let table = database.and_then(|d| d.tables.get(&point.measurement));
+        let measurement = point.measurement.as_str();
+        let table = database.and_then(|d| d.tables.get(measurement));
+        let is_new_table = |new_tables: &[String]| new_tables.iter().any(|t| t == measurement);
         if table.is_none()
-            && !new_tables.contains(&point.measurement)
-            && let Err(e) = validate_name(&point.measurement)
+            && !is_new_table(&new_tables)
+            && let Err(e) = validate_name(measurement)
         {
             out.rejected.push(RejectedLine::new(numbered.line_number, numbered.line, e.to_string()));
             continue;
         }
-        let added = new_columns.get(&point.measurement).map(Vec::as_slice).unwrap_or_default();
+        let added = new_columns.get(measurement).map(Vec::as_slice).unwrap_or_default();
         // Lines of one shape name their columns in the catalog's order (the
         // first such line created them): try the column after the last match.
         let mut next = 0;
@@ -96,7 +98,7 @@ pub fn validate<'a>(
                     ));
                     break;
                 }
-                None => wanted.push((name.clone(), kind)),
+                None => wanted.push((name.to_string(), kind)),
             }
         }
         let existing_count = table.map_or(1, |t| t.columns.len()) + added.len();
@@ -109,16 +111,16 @@ pub fn validate<'a>(
             // types, so its new tag keys show up (with no values); so here.
             if type_conflict {
                 let tags = wanted.into_iter().filter(|(_, kind)| *kind == ColumnKind::Tag);
-                rejected_tags.extend(tags.map(|(name, _)| (point.measurement.clone(), name)));
+                rejected_tags.extend(tags.map(|(name, _)| (measurement.to_owned(), name)));
             }
             out.rejected.push(RejectedLine::new(numbered.line_number, numbered.line, reason));
             continue;
         }
-        if table.is_none() && !new_tables.contains(&point.measurement) {
-            new_tables.push(point.measurement.clone());
+        if table.is_none() && !is_new_table(&new_tables) {
+            new_tables.push(measurement.to_owned());
         }
         if !wanted.is_empty() {
-            new_columns.entry(point.measurement.clone()).or_default().extend(wanted);
+            new_columns.entry(measurement.to_owned()).or_default().extend(wanted);
         }
         out.points.push(numbered);
     }

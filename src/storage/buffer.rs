@@ -121,7 +121,7 @@ impl WriteBuffer {
                 let partition = state
                     .active
                     .tables
-                    .entry((op.db.clone(), first.measurement.clone()))
+                    .entry((op.db.clone(), first.measurement.to_string()))
                     .or_default()
                     .entry(partition_key.clone())
                     .or_insert_with(|| PartitionBuffer::new(partition_key));
@@ -346,13 +346,13 @@ impl PartitionBuffer {
         for (name, kind, tag, field) in values {
             let known = match self.columns.get(hint) {
                 Some((column, _, _)) if column == name => Some(hint),
-                _ => self.index.get(name).copied(),
+                _ => self.index.get(name.as_str()).copied(),
             };
             let i = match known {
                 Some(i) => i,
                 None => {
-                    self.columns.push((name.clone(), kind, ColumnBuilder::new(kind, self.rows)));
-                    self.index.insert(name.clone(), self.columns.len() - 1);
+                    self.columns.push((name.to_string(), kind, ColumnBuilder::new(kind, self.rows)));
+                    self.index.insert(name.to_string(), self.columns.len() - 1);
                     self.columns.len() - 1
                 }
             };

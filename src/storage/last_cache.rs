@@ -28,7 +28,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, TimestampNan
 use arrow::error::ArrowError;
 use sediment_catalog::{ColumnKind, FieldType, TIME_COLUMN};
 
-use crate::ingest::lp::{FieldValue, Point};
+use crate::ingest::lp::{FieldValue, Point, SmolStr};
 use crate::storage::buffer::ColumnBuilder;
 
 /// (database, table)
@@ -77,9 +77,9 @@ struct TableLast {
 #[derive(Debug, Clone)]
 struct Row {
     /// Sorted by key.
-    tags: Vec<(String, String)>,
+    tags: Vec<(SmolStr, SmolStr)>,
     time: i64,
-    fields: Vec<(String, FieldValue)>,
+    fields: Vec<(SmolStr, FieldValue)>,
 }
 
 impl Row {
@@ -101,7 +101,7 @@ impl Row {
 
     /// Folds in a write of the same series: a newer time replaces the row, the
     /// same time replaces the fields it carries.
-    fn merge(&mut self, time: i64, fields: &[(String, FieldValue)]) -> bool {
+    fn merge(&mut self, time: i64, fields: &[(SmolStr, FieldValue)]) -> bool {
         if time > self.time {
             self.time = time;
             // A series' points mostly carry the same fields in the same order:
@@ -164,13 +164,13 @@ impl LastCache {
         }
         let state = &mut *state;
         let mut key = String::new();
-        let mut sorted: Vec<&(String, String)> = Vec::new();
+        let mut sorted: Vec<&(SmolStr, SmolStr)> = Vec::new();
         let mut rest = points;
         while let Some(first) = rest.first() {
             let run = rest.iter().position(|p| p.measurement != first.measurement).unwrap_or(rest.len());
             let (points, tail) = rest.split_at(run);
             rest = tail;
-            let Some(table) = state.tables.get_mut(&(db.to_owned(), first.measurement.clone())) else {
+            let Some(table) = state.tables.get_mut(&(db.to_owned(), first.measurement.to_string())) else {
                 continue;
             };
             if table.given_up {
@@ -368,9 +368,9 @@ fn rows(batch: &RecordBatch, tags: &[String]) -> Result<Vec<Row>, ArrowError> {
             if i == time_index || column.is_null(row) {
                 continue;
             }
-            let name = schema.field(i).name().clone();
+            let name = SmolStr::new(schema.field(i).name());
             if tag_columns.contains(&i) {
-                tags.push((name, column.as_string::<i32>().value(row).to_owned()));
+                tags.push((name, SmolStr::new(column.as_string::<i32>().value(row))));
             } else if let Some(value) = field_value(column, row) {
                 fields.push((name, value));
             }
