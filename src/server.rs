@@ -315,6 +315,12 @@ async fn persist_loop(persister: Arc<Persister>, wanted: Arc<Notify>, interval: 
         if let Err(e) = persister.persist_all().await {
             tracing::warn!(error = %e, "persist failed; the data stays in the buffer and WAL and is retried");
             tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        // Late writes leave a partition's files overlapping, and every query
+        // of that partition deduplicating, until its files are merged.
+        if let Err(e) = persister.compact().await {
+            tracing::warn!(error = %e, "compaction failed; the files stay as they are and queries still deduplicate");
         }
     }
 }

@@ -167,8 +167,12 @@ async fn the_later_write_wins_field_by_field_on_s3() {
 }
 
 async fn later_write_wins(store: Store) {
-    let mut server = TestServer::start(store, &["--persist-interval", "100ms"]).await;
+    // Persisted only by clean stops, which never compact: the copies stay in
+    // separate, overlapping files for the last check.
+    let mut server = TestServer::start(store, &["--persist-interval", "1h"]).await;
     server.write_ok("d", "cpu,host=a a=1,b=2 1704067200\ncpu,host=b a=7 1704067200").await;
+    assert!(server.terminate(), "clean stop");
+    server.start_again().await;
     server.wait_for_files("d", "cpu", 1).await;
     // Same series and time, now in the buffer: `a` changes, `b` keeps its value.
     server.write_ok("d", "cpu,host=a a=5 1704067200").await;
@@ -182,6 +186,8 @@ async fn later_write_wins(store: Store) {
     check(server.sql("d", q).await);
     assert_eq!(server.count("d", "cpu").await, 2);
     // Then both copies in files.
+    assert!(server.terminate(), "clean stop");
+    server.start_again().await;
     server.wait_for_files("d", "cpu", 2).await;
     check(server.sql("d", q).await);
     server.restart().await;
@@ -217,4 +223,36 @@ async fn a_corrupt_wal_file_stops_the_start_unless_explicitly_skipped() {
     let rows = skipping.sql("c", "SELECT count(*) AS n FROM cpu").await;
     assert_eq!(rows[0]["n"], 0);
     skipping.kill9();
+}
+
+#[tokio::test]
+async fn late_writes_into_a_persisted_day_are_compacted_into_one_file() {
+    let (mut server, data) = TestServer::spawn_args(&["--persist-interval", "100ms"]).await;
+    server.write_ok("c", "cpu,host=a usage=1,idle=5 1704067200\ncpu,host=a usage=2,idle=6 1704067260").await;
+    server.wait_for_files("c", "cpu", 1).await;
+    // Both lines land inside the persisted file's time range: one rewrites a
+    // point (one field only), one is new.
+    server.write_ok("c", "cpu,host=a usage=10 1704067200\ncpu,host=b usage=3 1704067230").await;
+    let files = "SELECT count(*) AS n, sum(row_count) AS rows FROM system.parquet_files WHERE table_name = 'cpu'";
+    let mut wait = crate::server::deadline("the overlapping files merged into one", 60);
+    loop {
+        let got = server.sql("c", files).await;
+        if got[0]["n"] == 1 && got[0]["rows"] == 3 && wal_files(data.path()).is_empty() {
+            break;
+        }
+        wait();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let expected = vec![
+        serde_json::json!({"host": "a", "usage": 10.0, "idle": 5.0}),
+        serde_json::json!({"host": "b", "usage": 3.0}),
+        serde_json::json!({"host": "a", "usage": 2.0, "idle": 6.0}),
+    ];
+    let query = "SELECT host, usage, idle FROM cpu ORDER BY time";
+    assert_eq!(server.sql("c", query).await, expected);
+    // One file per day: nothing can overlap, so no deduplication is planned.
+    let plan = server.sql("c", &format!("EXPLAIN {query}")).await;
+    assert!(!format!("{plan:?}").contains("last_value"), "{plan:?}");
+    server.restart().await;
+    assert_eq!(server.sql("c", query).await, expected);
 }

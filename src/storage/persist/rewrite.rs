@@ -10,6 +10,12 @@
 //!   file: its files merged in generation order and deduplicated (so the
 //!   later write still wins), the doomed rows filtered out. One catalog
 //!   version swaps the old files for the new ones.
+//! - Compaction: a partition whose files overlap in time (late writes, or a
+//!   point written again after its day was persisted) is rewritten the same
+//!   way with nothing removed, so its queries stop paying for deduplication.
+//!   It runs after persistence, under the same lock. The old objects are
+//!   deleted only after [`COMPACTED_GRACE`], since queries that planned
+//!   against the previous catalog version may still be reading them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +33,7 @@ use super::{PersistError, Persister, RowFilter};
 use crate::storage::arrow_type;
 use crate::storage::buffer::PartitionSnapshot;
 use crate::storage::dedup::sort_and_dedup;
+use sediment_catalog::TimeRange;
 
 impl Persister {
     /// DROP DATABASE (`table` is `None`) or DROP MEASUREMENT. Dropping what
@@ -73,53 +80,17 @@ impl Persister {
         self.persist_frozen().await?;
         let snapshot = self.catalog.snapshot();
         let Some(meta) = snapshot.table(db, table) else { return Ok(0) };
-        let mut partitions: BTreeMap<&str, Vec<&ParquetFile>> = BTreeMap::new();
-        for file in &meta.files {
-            partitions.entry(file.partition.as_str()).or_default().push(file);
-        }
+        let mut partitions = partitions(meta);
         partitions.retain(|_, files| files.iter().any(|f| f.min_time <= range.1 && f.max_time >= range.0));
 
         let mut ops = Vec::new();
         let mut old_paths = Vec::new();
         let mut removed = 0;
-        for (partition, mut files) in partitions {
-            files.sort_by_key(|f| f.generation);
-            let mut batches = Vec::new();
-            for file in &files {
-                batches.extend(self.read_file(&file.path).await?);
-            }
-            let table_meta = meta.clone();
-            let doomed = Arc::clone(&doomed);
-            let name = format!("{db}.{table}");
-            let merged = tokio::task::spawn_blocking(move || keep_rows(&table_meta, &batches, doomed.as_ref()))
-                .await
-                .map_err(|e| PersistError::Arrow {
-                    table: name.clone(),
-                    source: ArrowError::ExternalError(Box::new(e)),
-                })?
-                .map_err(|source| PersistError::Arrow { table: name, source })?;
-            let (kept, gone) = merged;
-            if gone == 0 {
-                continue;
-            }
-            removed += gone;
-            ops.push(CatalogOp::RemoveFiles {
-                db: db.to_owned(),
-                table: table.to_owned(),
-                file_ids: files.iter().map(|f| f.id.clone()).collect(),
-            });
-            old_paths.extend(files.iter().map(|f| f.path.clone()));
-            if kept.num_rows() > 0 {
-                let times = kept.column(kept.num_columns() - 1).as_primitive::<TimestampNanosecondType>();
-                let (min_time, max_time) = (arrow::compute::min(times), arrow::compute::max(times));
-                let snapshot = PartitionSnapshot {
-                    partition: partition.to_owned(),
-                    min_time: min_time.unwrap_or(range.0),
-                    max_time: max_time.unwrap_or(range.1),
-                    batch: kept,
-                };
-                let file = self.write_file(db, table, &snapshot).await?;
-                ops.push(CatalogOp::AddFiles { db: db.to_owned(), table: table.to_owned(), files: vec![file] });
+        for (partition, files) in partitions {
+            let gone = self.rewrite_partition(db, meta, partition, &files, Some(Arc::clone(&doomed)), &mut ops).await?;
+            if gone > 0 {
+                removed += gone;
+                old_paths.extend(files.iter().map(|f| f.path.clone()));
             }
         }
         if ops.is_empty() {
@@ -136,6 +107,97 @@ impl Persister {
         Ok(removed)
     }
 
+    /// Rewrites every partition whose files overlap in time as one file, and
+    /// answers how many partitions were rewritten. Partitions of more than
+    /// [`COMPACT_MAX_ROWS`] rows are left alone (queries still deduplicate
+    /// them correctly), so that compaction's memory stays bounded.
+    ///
+    /// # Errors
+    /// Reading, encoding or uploading files, or the catalog commit, failed;
+    /// the catalog is unchanged then.
+    pub async fn compact(&self) -> Result<usize, PersistError> {
+        let _running = self.running.lock().await;
+        let snapshot = self.catalog.snapshot();
+        let mut compacted = 0;
+        for (db, database) in &snapshot.databases {
+            for meta in database.tables.values() {
+                let mut ops = Vec::new();
+                let mut old_paths = Vec::new();
+                for (partition, files) in partitions(meta) {
+                    if !overlapping(&files) {
+                        continue;
+                    }
+                    let rows: u64 = files.iter().map(|f| f.rows).sum();
+                    if rows > COMPACT_MAX_ROWS {
+                        tracing::debug!(db, table = meta.name, partition, rows, "not compacting: partition too large");
+                        continue;
+                    }
+                    self.rewrite_partition(db, meta, partition, &files, None, &mut ops).await?;
+                    old_paths.extend(files.iter().map(|f| f.path.clone()));
+                    compacted += 1;
+                }
+                if ops.is_empty() {
+                    continue;
+                }
+                self.catalog.apply(ops).await?;
+                tracing::info!(db, table = meta.name, files = old_paths.len(), "compacted overlapping files");
+                let store = Arc::clone(&self.store);
+                tokio::spawn(async move {
+                    tokio::time::sleep(COMPACTED_GRACE).await;
+                    delete_objects(store.as_ref(), old_paths).await;
+                });
+            }
+        }
+        Ok(compacted)
+    }
+
+    /// Merges `files` (one partition of `table`) into one file without the
+    /// rows `doomed` selects, pushing the catalog change onto `ops`, and
+    /// answers how many rows went. A DELETE that removes nothing changes nothing.
+    async fn rewrite_partition(
+        &self,
+        db: &str,
+        table: &Table,
+        partition: &str,
+        files: &[&ParquetFile],
+        doomed: Option<Arc<RowFilter>>,
+        ops: &mut Vec<CatalogOp>,
+    ) -> Result<u64, PersistError> {
+        let mut files = files.to_vec();
+        files.sort_by_key(|f| f.generation);
+        let mut batches = Vec::new();
+        for file in &files {
+            batches.extend(self.read_file(&file.path).await?);
+        }
+        let table_meta = table.clone();
+        let name = format!("{db}.{}", table.name);
+        let compacting = doomed.is_none();
+        let (kept, gone) = tokio::task::spawn_blocking(move || keep_rows(&table_meta, &batches, doomed.as_deref()))
+            .await
+            .map_err(|e| PersistError::Arrow { table: name.clone(), source: ArrowError::ExternalError(Box::new(e)) })?
+            .map_err(|source| PersistError::Arrow { table: name, source })?;
+        if gone == 0 && !compacting {
+            return Ok(0);
+        }
+        ops.push(CatalogOp::RemoveFiles {
+            db: db.to_owned(),
+            table: table.name.clone(),
+            file_ids: files.iter().map(|f| f.id.clone()).collect(),
+        });
+        if kept.num_rows() > 0 {
+            let times = kept.column(kept.num_columns() - 1).as_primitive::<TimestampNanosecondType>();
+            // `time` is never null, so these are the kept rows' bounds.
+            let min_time =
+                arrow::compute::min(times).unwrap_or_else(|| files.iter().map(|f| f.min_time).min().unwrap_or(0));
+            let max_time =
+                arrow::compute::max(times).unwrap_or_else(|| files.iter().map(|f| f.max_time).max().unwrap_or(0));
+            let snapshot = PartitionSnapshot { partition: partition.to_owned(), min_time, max_time, batch: kept };
+            let file = self.write_file(db, &table.name, &snapshot).await?;
+            ops.push(CatalogOp::AddFiles { db: db.to_owned(), table: table.name.clone(), files: vec![file] });
+        }
+        Ok(gone)
+    }
+
     async fn read_file(&self, path: &str) -> Result<Vec<RecordBatch>, PersistError> {
         let location = paths::recorded(path);
         let read = |source| PersistError::Read { path: path.to_owned(), source };
@@ -145,14 +207,39 @@ impl Persister {
         reader.collect::<Result<Vec<_>, _>>().map_err(|e| decode(e.into()))
     }
 
-    /// Deletes objects no catalog version references any more; a failure only wastes space.
     async fn delete_objects(&self, paths: Vec<String>) {
-        for path in paths {
-            if let Err(e) = self.store.delete(&paths::recorded(&path)).await {
-                tracing::warn!(path, error = %e, "could not delete an unreferenced file");
-            }
+        delete_objects(self.store.as_ref(), paths).await;
+    }
+}
+
+/// Rows above which a partition is not compacted: it is merged in memory.
+const COMPACT_MAX_ROWS: u64 = 4 * 1024 * 1024;
+/// How long compacted-away objects stay readable for queries planned before the swap.
+const COMPACTED_GRACE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Deletes objects no catalog version references any more; a failure only wastes space.
+async fn delete_objects(store: &dyn object_store::ObjectStore, paths: Vec<String>) {
+    for path in paths {
+        if let Err(e) = store.delete(&paths::recorded(&path)).await {
+            tracing::warn!(path, error = %e, "could not delete an unreferenced file");
         }
     }
+}
+
+/// A table's files by time partition.
+fn partitions(table: &Table) -> BTreeMap<&str, Vec<&ParquetFile>> {
+    let mut partitions: BTreeMap<&str, Vec<&ParquetFile>> = BTreeMap::new();
+    for file in &table.files {
+        partitions.entry(file.partition.as_str()).or_default().push(file);
+    }
+    partitions
+}
+
+/// Whether two of one partition's files can hold the same point.
+fn overlapping(files: &[&ParquetFile]) -> bool {
+    let mut ranges: Vec<TimeRange> = files.iter().map(|f| f.time_range()).collect();
+    ranges.sort_by_key(|r| r.start);
+    ranges.windows(2).any(|w| w[0].overlaps(&w[1]))
 }
 
 /// The column order of a rewritten file: tags, then fields (catalog order), then time.
@@ -171,7 +258,11 @@ pub fn rewrite_schema(table: &Table) -> SchemaRef {
 
 /// One partition's files (oldest first) as one sorted, deduplicated batch
 /// without the doomed rows, and how many rows were removed.
-fn keep_rows(table: &Table, batches: &[RecordBatch], doomed: &RowFilter) -> Result<(RecordBatch, u64), ArrowError> {
+fn keep_rows(
+    table: &Table,
+    batches: &[RecordBatch],
+    doomed: Option<&RowFilter>,
+) -> Result<(RecordBatch, u64), ArrowError> {
     let schema = rewrite_schema(table);
     let tags = table.columns.iter().filter(|c| c.kind == ColumnKind::Tag).count();
     let mut aligned = Vec::with_capacity(batches.len());
@@ -189,6 +280,7 @@ fn keep_rows(table: &Table, batches: &[RecordBatch], doomed: &RowFilter) -> Resu
     let all = concat_batches(&schema, &aligned)?;
     let keys: Vec<usize> = (0..tags).chain([schema.fields().len() - 1]).collect();
     let merged = sort_and_dedup(&all, &keys)?;
+    let Some(doomed) = doomed else { return Ok((merged, 0)) };
     let doomed = doomed(&merged)?;
     // A null (unknown) verdict keeps the row; prep_null_mask_filter needs a null buffer.
     let doomed = if doomed.null_count() > 0 { arrow::compute::prep_null_mask_filter(&doomed) } else { doomed };
