@@ -122,11 +122,11 @@ async fn replay(
         let snapshot = catalog.snapshot();
         for op in &ops {
             for point in &op.points {
-                if snapshot.table(&op.db, &point.measurement).is_none() {
+                if snapshot.table(&op.db, point.measurement()).is_none() {
                     return Err(ServerError::WalAheadOfCatalog {
                         seq,
                         db: op.db.clone(),
-                        table: point.measurement.to_string(),
+                        table: point.measurement().to_owned(),
                     });
                 }
             }

@@ -51,7 +51,7 @@ pub fn validate<'a>(
 
     for numbered in points {
         let point = &numbered.point;
-        let measurement = point.measurement.as_str();
+        let measurement = point.measurement();
         let table = database.and_then(|d| d.tables.get(measurement));
         let is_new_table = |new_tables: &[String]| new_tables.iter().any(|t| t == measurement);
         if table.is_none()
@@ -80,10 +80,9 @@ pub fn validate<'a>(
         let mut reason = None;
         let mut type_conflict = false;
         let expected = point
-            .tags
-            .iter()
+            .tags()
             .map(|(k, _)| (k, ColumnKind::Tag))
-            .chain(point.fields.iter().map(|(k, v)| (k, ColumnKind::Field(field_type(v)))));
+            .chain(point.fields().map(|(k, v)| (k, ColumnKind::Field(field_type(v)))));
         for (name, kind) in expected {
             match kind_of(name) {
                 Some(existing) if existing == kind => {}
@@ -92,7 +91,7 @@ pub fn validate<'a>(
                     let (existing, kind) = (existing.to_string(), kind.to_string());
                     reason = Some(format!(
                         "column {name:?} of table {:?} is {} {existing}, but this line writes {} {kind}",
-                        point.measurement,
+                        measurement,
                         article(&existing),
                         article(&kind),
                     ));
@@ -103,8 +102,7 @@ pub fn validate<'a>(
         }
         let existing_count = table.map_or(1, |t| t.columns.len()) + added.len();
         if reason.is_none() && existing_count + wanted.len() > MAX_COLUMNS_PER_TABLE {
-            reason =
-                Some(format!("table {:?} would have more than {MAX_COLUMNS_PER_TABLE} columns", point.measurement));
+            reason = Some(format!("table {measurement:?} would have more than {MAX_COLUMNS_PER_TABLE} columns"));
         }
         if let Some(reason) = reason {
             // 1.x indexes a rejected line's series before it checks field

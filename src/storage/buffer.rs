@@ -115,13 +115,13 @@ impl WriteBuffer {
                 let day = sediment_catalog::day_of(first.time);
                 let run = rest
                     .iter()
-                    .position(|p| p.measurement != first.measurement || sediment_catalog::day_of(p.time) != day)
+                    .position(|p| p.measurement() != first.measurement() || sediment_catalog::day_of(p.time) != day)
                     .unwrap_or(rest.len());
                 let partition_key = sediment_catalog::day_key(day);
                 let partition = state
                     .active
                     .tables
-                    .entry((op.db.clone(), first.measurement.to_string()))
+                    .entry((op.db.clone(), first.measurement().to_owned()))
                     .or_default()
                     .entry(partition_key.clone())
                     .or_insert_with(|| PartitionBuffer::new(partition_key));
@@ -336,23 +336,22 @@ impl PartitionBuffer {
     fn append(&mut self, point: &Point) -> usize {
         let mut bytes = 8;
         let values = point
-            .tags
-            .iter()
-            .map(|(k, v)| (k, ColumnKind::Tag, Some(v.as_str()), None))
-            .chain(point.fields.iter().map(|(k, v)| (k, field_kind(v), None, Some(v))));
+            .tags()
+            .map(|(k, v)| (k, ColumnKind::Tag, Some(v), None))
+            .chain(point.fields().map(|(k, v)| (k, field_kind(v), None, Some(v))));
         // Points of one shape list their columns in the same order: try the
         // column after the last one before hashing the name.
         let mut hint = 0;
         for (name, kind, tag, field) in values {
             let known = match self.columns.get(hint) {
                 Some((column, _, _)) if column == name => Some(hint),
-                _ => self.index.get(name.as_str()).copied(),
+                _ => self.index.get(name).copied(),
             };
             let i = match known {
                 Some(i) => i,
                 None => {
-                    self.columns.push((name.to_string(), kind, ColumnBuilder::new(kind, self.rows)));
-                    self.index.insert(name.to_string(), self.columns.len() - 1);
+                    self.columns.push((name.to_owned(), kind, ColumnBuilder::new(kind, self.rows)));
+                    self.index.insert(name.to_owned(), self.columns.len() - 1);
                     self.columns.len() - 1
                 }
             };

@@ -164,13 +164,13 @@ impl LastCache {
         }
         let state = &mut *state;
         let mut key = String::new();
-        let mut sorted: Vec<&(SmolStr, SmolStr)> = Vec::new();
+        let mut sorted: Vec<(&str, &str)> = Vec::new();
         let mut rest = points;
         while let Some(first) = rest.first() {
-            let run = rest.iter().position(|p| p.measurement != first.measurement).unwrap_or(rest.len());
+            let run = rest.iter().position(|p| p.measurement() != first.measurement()).unwrap_or(rest.len());
             let (points, tail) = rest.split_at(run);
             rest = tail;
-            let Some(table) = state.tables.get_mut(&(db.to_owned(), first.measurement.to_string())) else {
+            let Some(table) = state.tables.get_mut(&(db.to_owned(), first.measurement().to_owned())) else {
                 continue;
             };
             if table.given_up {
@@ -179,19 +179,24 @@ impl LastCache {
             let before = table.bytes;
             for point in points {
                 sorted.clear();
-                sorted.extend(point.tags.iter());
+                sorted.extend(point.tags());
                 sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                series_key(sorted.iter().map(|(k, v)| (k.as_str(), v.as_str())), &mut key);
+                series_key(sorted.iter().copied(), &mut key);
                 table.upsert(&key, || Row {
-                    tags: sorted.iter().map(|&t| t.clone()).collect(),
+                    tags: sorted.iter().map(|&(k, v)| (SmolStr::new(k), SmolStr::new(v))).collect(),
                     time: point.time,
-                    fields: point.fields.clone(),
+                    fields: point.fields().map(|(k, v)| (SmolStr::new(k), v.clone())).collect(),
                 });
             }
             state.bytes = state.bytes + table.bytes - before;
             if state.bytes > self.limit {
                 state.bytes -= table.give_up();
-                tracing::info!(db, table = %first.measurement, limit = self.limit, "newest-point cache given up for this table: over its size limit");
+                tracing::info!(
+                    db,
+                    table = first.measurement(),
+                    limit = self.limit,
+                    "newest-point cache given up for this table: over its size limit"
+                );
             }
         }
     }
