@@ -100,6 +100,14 @@ pub fn validate<'a>(
                 None => wanted.push((name.to_string(), kind)),
             }
         }
+        // Checked here, not when parsing: only a new column's name can break the rules.
+        if let Some(bad) = wanted.iter().find_map(|(name, _)| validate_name(name).err()) {
+            out.rejected.push(RejectedLine {
+                syntax: true,
+                ..RejectedLine::new(numbered.line_number, numbered.line, bad.to_string())
+            });
+            continue;
+        }
         let existing_count = table.map_or(1, |t| t.columns.len()) + added.len();
         if reason.is_none() && existing_count + wanted.len() > MAX_COLUMNS_PER_TABLE {
             reason = Some(format!("table {measurement:?} would have more than {MAX_COLUMNS_PER_TABLE} columns"));
@@ -194,6 +202,20 @@ mod tests {
             "{:?}",
             v.ops
         );
+    }
+
+    #[test]
+    fn new_columns_with_names_the_catalog_refuses_reject_their_line_only() {
+        let long = "f".repeat(300);
+        let body = format!("cpu,t\u{1}x=1 v=1 1\ncpu v=2 2\ncpu {long}=3 3\ncpu,t=a v=4 4");
+        let v = check(&CatalogState::default(), &body);
+        let numbers: Vec<_> = v.rejected.iter().map(|r| (r.line_number, r.syntax)).collect();
+        assert_eq!(numbers, [(1, true), (3, true)], "{:?}", v.rejected);
+        assert!(v.rejected[0].reason.contains("control"), "{}", v.rejected[0].reason);
+        assert!(v.rejected[1].reason.contains("255"), "{}", v.rejected[1].reason);
+        assert_eq!(v.points.len(), 2);
+        let added = format!("{:?}", v.ops);
+        assert!(!added.contains("\\u{1}") && !added.contains(&long), "{added}");
     }
 
     #[test]
