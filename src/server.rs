@@ -306,6 +306,9 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
 }
 
 async fn persist_loop(persister: Arc<Persister>, wanted: Arc<Notify>, interval: Duration, shutdown: CancellationToken) {
+    if let Err(e) = persister.sweep_unreferenced().await {
+        tracing::warn!(error = %e, "could not look for unreferenced Parquet objects");
+    }
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -319,9 +322,7 @@ async fn persist_loop(persister: Arc<Persister>, wanted: Arc<Notify>, interval: 
         }
         // Late writes leave a partition's files overlapping, and every query
         // of that partition deduplicating, until its files are merged.
-        if let Err(e) = persister.compact().await {
-            tracing::warn!(error = %e, "compaction failed; the files stay as they are and queries still deduplicate");
-        }
+        persister.compact().await;
     }
 }
 

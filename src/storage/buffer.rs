@@ -204,6 +204,18 @@ impl WriteBuffer {
         state.active.bytes -= freed.min(state.active.bytes);
     }
 
+    /// Whether any generation holds rows of this partition (it is still being written).
+    pub fn holds_partition(&self, db: &str, table: &str, partition: &str) -> bool {
+        let state = self.lock();
+        let key = (db.to_owned(), table.to_owned());
+        state
+            .frozen
+            .iter()
+            .map(Arc::as_ref)
+            .chain([&state.active])
+            .any(|g| g.tables.get(&key).is_some_and(|partitions| partitions.contains_key(partition)))
+    }
+
     /// Tables of `db` with buffered rows.
     pub fn tables(&self, db: &str) -> Vec<String> {
         let state = self.lock();

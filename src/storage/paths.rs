@@ -9,9 +9,10 @@
 use object_store::path::Path;
 
 pub(crate) const WAL_DIR: &str = "wal";
+pub(crate) const DATA_DIR: &str = "data";
 
 pub(crate) fn parquet_file(db: &str, table: &str, partition: &str, file_id: &str) -> Path {
-    Path::from_iter(["data", db, table, partition, &format!("{file_id}.parquet")])
+    Path::from_iter([DATA_DIR, db, table, partition, &format!("{file_id}.parquet")])
 }
 
 /// The object-store key of a path as the catalog records it (already

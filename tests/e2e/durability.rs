@@ -256,3 +256,31 @@ async fn late_writes_into_a_persisted_day_are_compacted_into_one_file() {
     server.restart().await;
     assert_eq!(server.sql("c", query).await, expected);
 }
+
+#[tokio::test]
+async fn a_start_deletes_old_parquet_objects_that_no_catalog_version_references() {
+    let (mut server, data) = TestServer::spawn().await;
+    server.write_ok("o", "cpu,host=a usage=1 1704067200").await;
+    assert!(server.terminate(), "clean stop");
+    let day = data.path().join("data/o/cpu/2024-01-01");
+    let live = parquet_files(&day);
+    assert_eq!(live.len(), 1, "{live:?}");
+    // Left behind by a compaction cut short, or an upload whose commit never happened.
+    let stale = day.join("stale.parquet");
+    let recent = day.join("recent.parquet");
+    for path in [&stale, &recent] {
+        std::fs::write(path, b"not referenced").expect("write");
+    }
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(&stale).expect("open").set_modified(hour_ago).expect("mtime");
+    server.start_again().await;
+    let mut wait = crate::server::deadline("the stale object deleted", 30);
+    while stale.exists() {
+        wait();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // A young one may belong to a commit in flight.
+    assert!(recent.exists());
+    assert!(live[0].exists());
+    assert_eq!(server.count("o", "cpu").await, 1);
+}

@@ -13,9 +13,11 @@
 //! - Compaction: a partition whose files overlap in time (late writes, or a
 //!   point written again after its day was persisted) is rewritten the same
 //!   way with nothing removed, so its queries stop paying for deduplication.
-//!   It runs after persistence, under the same lock. The old objects are
-//!   deleted only after [`COMPACTED_GRACE`], since queries that planned
-//!   against the previous catalog version may still be reading them.
+//!   It runs after persistence, under the same lock, once the buffer holds
+//!   no more rows of the partition. The old objects are deleted only after
+//!   [`COMPACTED_GRACE`], since queries that planned against the previous
+//!   catalog version may still be reading them; a start sweeps away what a
+//!   restart left behind.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -108,47 +110,94 @@ impl Persister {
     }
 
     /// Rewrites every partition whose files overlap in time as one file, and
-    /// answers how many partitions were rewritten. Partitions of more than
-    /// [`COMPACT_MAX_ROWS`] rows are left alone (queries still deduplicate
-    /// them correctly), so that compaction's memory stays bounded.
-    ///
-    /// # Errors
-    /// Reading, encoding or uploading files, or the catalog commit, failed;
-    /// the catalog is unchanged then.
-    pub async fn compact(&self) -> Result<usize, PersistError> {
+    /// answers how many partitions were rewritten. Left alone: partitions the
+    /// buffer still holds rows of (with live ingest each persist would
+    /// otherwise rewrite the whole current day again; they are merged once
+    /// writes move on), and partitions of more than [`COMPACT_MAX_ROWS`] rows,
+    /// which are merged in memory. Queries deduplicate both correctly.
+    /// A partition that fails is logged and skipped; the others go on.
+    pub async fn compact(&self) -> usize {
         let _running = self.running.lock().await;
         let snapshot = self.catalog.snapshot();
         let mut compacted = 0;
         for (db, database) in &snapshot.databases {
             for meta in database.tables.values() {
-                let mut ops = Vec::new();
-                let mut old_paths = Vec::new();
                 for (partition, files) in partitions(meta) {
-                    if !overlapping(&files) {
-                        continue;
-                    }
                     let rows: u64 = files.iter().map(|f| f.rows).sum();
-                    if rows > COMPACT_MAX_ROWS {
-                        tracing::debug!(db, table = meta.name, partition, rows, "not compacting: partition too large");
+                    if !overlapping(&files)
+                        || rows > COMPACT_MAX_ROWS
+                        || self.buffer.holds_partition(db, &meta.name, partition)
+                    {
                         continue;
                     }
-                    self.rewrite_partition(db, meta, partition, &files, None, &mut ops).await?;
-                    old_paths.extend(files.iter().map(|f| f.path.clone()));
-                    compacted += 1;
+                    match self.compact_partition(db, meta, partition, &files).await {
+                        Ok(()) => compacted += 1,
+                        Err(e) => {
+                            tracing::warn!(db, table = meta.name, partition, error = %e, "compaction failed; the files stay as they are")
+                        }
+                    }
                 }
-                if ops.is_empty() {
-                    continue;
-                }
-                self.catalog.apply(ops).await?;
-                tracing::info!(db, table = meta.name, files = old_paths.len(), "compacted overlapping files");
-                let store = Arc::clone(&self.store);
-                tokio::spawn(async move {
-                    tokio::time::sleep(COMPACTED_GRACE).await;
-                    delete_objects(store.as_ref(), old_paths).await;
-                });
             }
         }
-        Ok(compacted)
+        compacted
+    }
+
+    async fn compact_partition(
+        &self,
+        db: &str,
+        table: &Table,
+        partition: &str,
+        files: &[&ParquetFile],
+    ) -> Result<(), PersistError> {
+        let mut ops = Vec::new();
+        self.rewrite_partition(db, table, partition, files, None, &mut ops).await?;
+        self.catalog.apply(ops).await?;
+        tracing::info!(db, table = table.name, partition, files = files.len(), "compacted overlapping files");
+        let old_paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+        let store = Arc::clone(&self.store);
+        tokio::spawn(async move {
+            tokio::time::sleep(COMPACTED_GRACE).await;
+            delete_objects(store.as_ref(), old_paths).await;
+        });
+        Ok(())
+    }
+
+    /// Deletes Parquet objects that no catalog version references and that are
+    /// older than [`COMPACTED_GRACE`]: compacted files whose delayed deletion a
+    /// restart cut short, and uploads whose catalog commit never happened.
+    /// Younger ones may belong to a commit in flight.
+    ///
+    /// # Errors
+    /// Listing the store failed; deletions that fail are only logged.
+    pub async fn sweep_unreferenced(&self) -> Result<usize, PersistError> {
+        use futures::TryStreamExt;
+        let _running = self.running.lock().await;
+        let snapshot = self.catalog.snapshot();
+        let live: std::collections::HashSet<object_store::path::Path> = snapshot
+            .databases
+            .values()
+            .flat_map(|d| d.tables.values())
+            .flat_map(|t| t.files.iter().map(|f| paths::recorded(&f.path)))
+            .collect();
+        let prefix = object_store::path::Path::from(paths::DATA_DIR);
+        let objects: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|source| PersistError::Read { path: prefix.to_string(), source })?;
+        let cutoff = chrono::Utc::now() - COMPACTED_GRACE;
+        let doomed: Vec<String> = objects
+            .into_iter()
+            .filter(|o| !live.contains(&o.location) && o.last_modified < cutoff)
+            .map(|o| o.location.to_string())
+            .collect();
+        let count = doomed.len();
+        if count > 0 {
+            tracing::info!(objects = count, "deleting Parquet objects no catalog version references");
+            delete_objects(self.store.as_ref(), doomed).await;
+        }
+        Ok(count)
     }
 
     /// Merges `files` (one partition of `table`) into one file without the
