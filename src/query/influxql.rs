@@ -557,7 +557,7 @@ fn filter_expr(
     let Some(filter) = filter else {
         return Ok(None);
     };
-    Ok(Some(cx.with_scope(|name| table.column(name).map(|c| c.kind.clone()), |scope| condition(filter, scope))?))
+    Ok(Some(cx.with_scope(|name| table.column(name).map(|c| c.kind), |scope| condition(filter, scope))?))
 }
 
 async fn has_rows(

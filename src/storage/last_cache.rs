@@ -180,7 +180,7 @@ impl LastCache {
             for point in points {
                 sorted.clear();
                 sorted.extend(point.tags());
-                sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
                 series_key(sorted.iter().copied(), &mut key);
                 table.upsert(&key, || Row {
                     tags: sorted.iter().map(|&(k, v)| (SmolStr::new(k), SmolStr::new(v))).collect(),

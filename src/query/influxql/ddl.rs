@@ -113,7 +113,7 @@ fn row_filter(table: &Table, filter: Option<&Expr>, cx: &Context<'_>) -> Result<
         return Ok((all, (i64::MIN, i64::MAX)));
     };
     let ((lower, upper), expr) = cx.with_scope(
-        |name| table.column(name).map(|c| c.kind.clone()),
+        |name| table.column(name).map(|c| c.kind),
         |scope| Ok::<_, InfluxqlError>((time_bounds(filter, scope)?, condition(filter, scope)?)),
     )?;
     let schema = crate::storage::persist::rewrite_schema(table);

@@ -144,7 +144,7 @@ impl Sessions<'_> {
 
     /// The storage database of `[db.[rp.]]m`: the request's database and its default policy unless named.
     fn storage(&self, measurement: &Measurement, cx: &Context<'_>) -> Result<Option<&Database>> {
-        let storage = cx.storage_database(&self.snapshot, measurement)?;
+        let storage = cx.storage_database(self.snapshot, measurement)?;
         Ok(self.snapshot.database(&storage))
     }
 }
@@ -166,7 +166,7 @@ fn run<'a>(
         for (_, schema, _) in &resolved {
             for (name, kind) in &schema.columns {
                 if !union.iter().any(|(n, _)| n == name) {
-                    union.push((name.clone(), kind.clone()));
+                    union.push((name.clone(), *kind));
                 }
             }
         }
@@ -206,7 +206,7 @@ async fn sources(
                     .columns
                     .iter()
                     .filter(|c| !matches!(c.kind, ColumnKind::Time))
-                    .map(|c| (c.name.clone(), c.kind.clone()))
+                    .map(|c| (c.name.clone(), c.kind))
                     .collect();
                 columns.sort_by(|a, b| a.0.cmp(&b.0));
                 let frame = sessions.get(&db.name)?.table(&table.name).await?;
