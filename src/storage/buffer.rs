@@ -457,6 +457,21 @@ mod tests {
     }
 
     #[test]
+    fn a_partition_is_held_while_any_generation_has_rows_of_it() {
+        let buffer = WriteBuffer::default();
+        buffer.apply(1, &[op("cpu a=1 1704067200000000000")]);
+        buffer.freeze();
+        assert!(buffer.holds_partition("db", "cpu", "2024-01-01"), "frozen, not yet persisted");
+        assert!(!buffer.holds_partition("db", "cpu", "2024-01-02"));
+        assert!(!buffer.holds_partition("db", "mem", "2024-01-01"));
+        let frozen = buffer.oldest_frozen().expect("frozen");
+        buffer.drop_frozen(frozen.id);
+        assert!(!buffer.holds_partition("db", "cpu", "2024-01-01"));
+        buffer.apply(2, &[op("cpu a=2 1704067200000000001")]);
+        assert!(buffer.holds_partition("db", "cpu", "2024-01-01"), "active");
+    }
+
+    #[test]
     fn frozen_generations_stay_visible_until_dropped() {
         let buffer = WriteBuffer::default();
         buffer.apply(1, &[op("cpu a=1 1")]);
