@@ -36,7 +36,7 @@ pub use crate::model::{
     RetentionPolicy, TIME_COLUMN, Table, TableId, User, validate_name,
 };
 pub use crate::op::{CatalogOp, MAX_COLUMNS_PER_TABLE};
-pub use crate::partition::{NANOS_PER_DAY, TimeRange, day_key, day_of, day_range, partition_key};
+pub use crate::partition::{NANOS_PER_DAY, TimeRange, any_overlap, day_key, day_of, day_range, partition_key};
 use crate::store::{CatalogStore, Commit};
 
 /// How often a writer retries after losing a version to another writer.

@@ -31,6 +31,13 @@ impl TimeRange {
     }
 }
 
+/// Whether two ranges of the same key (a partition) overlap: only then can
+/// two sources hold the same point. Sorts `ranges`.
+pub fn any_overlap<K: Ord>(ranges: &mut [(K, TimeRange)]) -> bool {
+    ranges.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.start.cmp(&b.1.start)));
+    ranges.windows(2).any(|w| w[0].0 == w[1].0 && w[0].1.overlaps(&w[1].1))
+}
+
 /// The UTC day number of a timestamp (days since the epoch, floored).
 pub fn day_of(ts: i64) -> i64 {
     ts.div_euclid(NANOS_PER_DAY)

@@ -116,8 +116,7 @@ impl Sources {
                 .iter()
                 .map(|(p, _)| (p.partition.as_str(), TimeRange::new(p.min_time, p.max_time.saturating_add(1)))),
         );
-        ranges.sort_by(|a, b| a.0.cmp(b.0).then(a.1.start.cmp(&b.1.start)));
-        ranges.windows(2).any(|w| w[0].0 == w[1].0 && w[0].1.overlaps(&w[1].1))
+        sediment_catalog::any_overlap(&mut ranges)
     }
 
     /// Execution plans of every source that can hold rows in `range`, with `projection`

@@ -171,8 +171,7 @@ async fn later_write_wins(store: Store) {
     // separate, overlapping files for the last check.
     let mut server = TestServer::start(store, &["--persist-interval", "1h"]).await;
     server.write_ok("d", "cpu,host=a a=1,b=2 1704067200\ncpu,host=b a=7 1704067200").await;
-    assert!(server.terminate(), "clean stop");
-    server.start_again().await;
+    server.restart_clean().await;
     server.wait_for_files("d", "cpu", 1).await;
     // Same series and time, now in the buffer: `a` changes, `b` keeps its value.
     server.write_ok("d", "cpu,host=a a=5 1704067200").await;
@@ -186,8 +185,7 @@ async fn later_write_wins(store: Store) {
     check(server.sql("d", q).await);
     assert_eq!(server.count("d", "cpu").await, 2);
     // Then both copies in files.
-    assert!(server.terminate(), "clean stop");
-    server.start_again().await;
+    server.restart_clean().await;
     server.wait_for_files("d", "cpu", 2).await;
     check(server.sql("d", q).await);
     server.restart().await;

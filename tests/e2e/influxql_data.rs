@@ -25,8 +25,7 @@ async fn drops_and_deletes_stay_gone_from_buffer_and_parquet_across_restarts() {
     let (mut server, _data) = TestServer::spawn_args(&["--persist-interval", "1h"]).await;
     server.write_ok("d", DATA).await;
     // A clean shutdown persists: half the data is in Parquet, half still in the buffer (and the WAL).
-    assert!(server.terminate(), "clean shutdown");
-    server.start_again().await;
+    server.restart_clean().await;
     assert!(server.count("d", "a").await == 4 && server.count("d", "b").await == 2);
     server.write_ok("d", "a,t=z v=5 1527818400\nc,t=x u=1 1527811200").await;
 

@@ -55,8 +55,7 @@ async fn newest_rows_follow_every_write_delete_and_restart() {
     let (mut server, _data) = TestServer::spawn_args(&["--persist-interval", "1h"]).await;
     server.write_ok("n", DATA).await;
     // A clean shutdown persists: the history is in Parquet.
-    assert!(server.terminate(), "clean shutdown");
-    server.start_again().await;
+    server.restart_clean().await;
     let t = T0;
     let expected = vec![row("a", t + 10, Some(3.0), Some(80.0)), row("b", t + 30, Some(2.0), Some(60.0))];
     assert_eq!(server.sql("n", NEWEST).await, expected, "warming scan");

@@ -139,6 +139,12 @@ impl TestServer {
         self.launch().await;
     }
 
+    /// A clean stop (which persists the buffer to Parquet, without compacting) and a start.
+    pub(crate) async fn restart_clean(&mut self) {
+        assert!(self.terminate(), "clean stop");
+        self.start_again().await;
+    }
+
     pub(crate) async fn start_again(&mut self) {
         assert!(self.child.is_none(), "server still running");
         self.launch().await;

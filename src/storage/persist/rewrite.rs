@@ -35,7 +35,7 @@ use super::{PersistError, Persister, RowFilter};
 use crate::storage::arrow_type;
 use crate::storage::buffer::PartitionSnapshot;
 use crate::storage::dedup::sort_and_dedup;
-use sediment_catalog::TimeRange;
+use sediment_catalog::any_overlap;
 
 impl Persister {
     /// DROP DATABASE (`table` is `None`) or DROP MEASUREMENT. Dropping what
@@ -286,9 +286,7 @@ fn partitions(table: &Table) -> BTreeMap<&str, Vec<&ParquetFile>> {
 
 /// Whether two of one partition's files can hold the same point.
 fn overlapping(files: &[&ParquetFile]) -> bool {
-    let mut ranges: Vec<TimeRange> = files.iter().map(|f| f.time_range()).collect();
-    ranges.sort_by_key(|r| r.start);
-    ranges.windows(2).any(|w| w[0].overlaps(&w[1]))
+    any_overlap(&mut files.iter().map(|f| ((), f.time_range())).collect::<Vec<_>>())
 }
 
 /// The column order of a rewritten file: tags, then fields (catalog order), then time.
